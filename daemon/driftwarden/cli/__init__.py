@@ -1,0 +1,57 @@
+"""The `driftwarden` command line (Typer). One module per command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftwarden import __version__
+from driftwarden.cli._context import AppState
+from driftwarden.cli.config_check import config_app
+from driftwarden.cli.pulumi_env import pulumi_env_command
+from driftwarden.cli.scan import scan_command
+
+app = typer.Typer(
+    name="driftwarden",
+    help="Keep a fleet of Pulumi stacks honest: detect drift, audit, notify, remediate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"driftwarden {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Config file (default: $DRIFTWARDEN_CONFIG, ./driftwarden.toml, "
+            "/etc/driftwarden/driftwarden.toml).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    ctx.obj = AppState(config_path=config, debug=debug)
+
+
+app.command("scan")(scan_command)
+app.add_typer(config_app, name="config")
+app.command("pulumi-env")(pulumi_env_command)
+
+
+def main() -> None:
+    app()

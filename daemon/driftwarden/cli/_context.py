@@ -1,0 +1,78 @@
+"""What every command shares: the global options, config loading, output and errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from driftwarden.config import Config, find_config, load_config
+from driftwarden.errors import DriftwardenError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class AppState:
+    config_path: Path | None = None
+    debug: bool = False
+
+    def load(self) -> Config:
+        return load_config(find_config(self.config_path))
+
+
+def app_state(ctx: typer.Context) -> AppState:
+    state = ctx.find_root().obj
+    return state if isinstance(state, AppState) else AppState()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """One clear line on stderr and SPEC.md's exit code; a traceback only with --debug.
+
+    The command must take `ctx: typer.Context` (it carries --debug).
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        ctx = kwargs.get("ctx")
+        debug = app_state(ctx).debug if isinstance(ctx, typer.Context) else False
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except DriftwardenError as exc:
+            if debug:
+                raise
+            raise fail(escape(str(exc)), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except Exception as exc:
+            if debug:
+                raise
+            raise fail(
+                escape(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)"),
+                1,
+            ) from None
+
+    return wrapper

@@ -1,0 +1,124 @@
+"""`driftwarden scan`: run checks now, print what differs, exit 0/3/1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
+from driftwarden.config import StackConfig
+from driftwarden.engine import Engine
+from driftwarden.errors import UsageError
+from driftwarden.model import Check, CheckStatus
+from driftwarden.service.scan import CheckResult, exit_code, scan, select_stacks
+from driftwarden.statedir import StateDir
+
+
+class CheckChoice(StrEnum):
+    DRIFT = "drift"
+    CODE = "code"
+    BOTH = "both"
+
+
+STATUS_STYLE = {
+    CheckStatus.IN_SYNC: "green",
+    CheckStatus.DRIFTED: "bold yellow",
+    CheckStatus.CHANGES_PENDING: "bold cyan",
+    CheckStatus.FAILED: "bold red",
+}
+VALUE_WIDTH = 48
+
+
+@handle_errors
+def scan_command(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Stacks to scan (default: all).")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Scan every configured stack.")] = False,
+    check: Annotated[
+        CheckChoice | None,
+        typer.Option("--check", help="Which check to run (default: each stack's own checks)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print SPEC.md's JSON document.")] = False,
+) -> None:
+    """Run checks now, print the differences, exit 3 if any were found."""
+    if all_stacks and names:
+        raise UsageError("give stack names or --all, not both")
+    config = app_state(ctx).load()
+    stacks = select_stacks(config, names or [])
+    if not stacks:
+        raise UsageError(f"{config.source}: no stacks configured", hint="add a [[stacks]] entry")
+    checks = None if check is None else (
+        list(Check) if check is CheckChoice.BOTH else [Check(check.value)]
+    )
+    state = StateDir.for_config(config)
+    engine = Engine(config.daemon.pulumi_bin)
+
+    if stdout.is_terminal and not as_json:
+        with stderr.status("starting the Pulumi engine…") as status:
+            def progress(stack: StackConfig, check: Check, message: str) -> None:
+                status.update(f"[bold]{escape(stack.name)}[/] {check.value}: {escape(message)}")
+
+            results = scan(state, engine, stacks, checks, progress)
+    else:
+        results = scan(state, engine, stacks, checks)
+
+    if as_json:
+        print_json({"results": [result.to_dict() for result in results]})
+    else:
+        render(results)
+    raise typer.Exit(exit_code(results))
+
+
+def render(results: Sequence[CheckResult]) -> None:
+    table = Table(show_lines=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("stack", "check", "status", "resource", "property", "expected → actual"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        style = STATUS_STYLE[result.status]
+        status = f"[{style}]{result.status.value}[/]"
+        head = [escape(result.stack), result.check.value, status]
+        if result.error:
+            table.add_row(*head, "", "", f"[red]{escape(result.error)}[/]")
+            continue
+        if not result.changes:
+            table.add_row(*head, "", "", "")
+            continue
+        for change in result.changes:
+            resource = escape(f"{change.name} ({change.change})")
+            if not change.properties:
+                table.add_row(*head, resource, "", _whole_resource(result.check, change.change))
+                head = ["", "", ""]
+                continue
+            for prop in change.properties:
+                detail = (
+                    "[secret] → [secret]" if prop.secret
+                    else f"{_value(prop.expected)} → {_value(prop.actual)}"
+                )
+                table.add_row(*head, resource, escape(f"{prop.path} ({prop.kind})"), escape(detail))
+                head, resource = ["", "", ""], ""
+    stdout.print(table)
+    failed = sum(r.status is CheckStatus.FAILED for r in results)
+    differing = sum(r.status in (CheckStatus.DRIFTED, CheckStatus.CHANGES_PENDING) for r in results)
+    stdout.print(
+        f"\n{len(results)} checks: {len(results) - failed - differing} in sync, "
+        f"{differing} with differences, {failed} failed"
+    )
+
+
+def _whole_resource(check: Check, change: str) -> str:
+    if change == "delete":
+        return "deleted out of band" if check is Check.DRIFT else "removed from the program"
+    if change == "create":
+        return "in the program, not in state"
+    return change
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"

@@ -1,0 +1,262 @@
+"""The daemon's TOML configuration: pydantic models, loading, and precise errors.
+
+Every error names the file and line (or the key) and says how to fix it, e.g.
+`driftwarden.toml:14: stacks[1].schedule: invalid schedule 'weekly' — use …`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from driftwarden.errors import ConfigError
+from driftwarden.model import Check
+from driftwarden.schedule import Schedule, format_duration, parse_duration
+
+ENV_CONFIG = "DRIFTWARDEN_CONFIG"
+DEFAULT_LOCATIONS = (Path("driftwarden.toml"), Path("/etc/driftwarden/driftwarden.toml"))
+
+
+def _schedule(value: Any) -> Any:
+    return Schedule.parse(value) if isinstance(value, str) else value
+
+
+def _duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+ScheduleField = Annotated[Schedule, BeforeValidator(_schedule), PlainSerializer(str)]
+DurationSeconds = Annotated[
+    int, BeforeValidator(_duration), Field(gt=0), PlainSerializer(format_duration)
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class DaemonSettings(_Model):
+    """`[daemon]`: where state lives and how the engine is reached."""
+
+    state_dir: Path | None = None
+    backend_url: str | None = None
+    passphrase_file: Path | None = None
+    pulumi_home: Path | None = None
+    pulumi_bin: Path | None = None
+    max_parallel: int = Field(default=2, ge=1, le=64)
+    default_schedule: ScheduleField = Schedule(interval_seconds=3600)
+    default_timeout: DurationSeconds = 1800
+
+    @field_validator("state_dir", "passphrase_file", "pulumi_home", "pulumi_bin")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _resolve(value, info)
+
+
+class StackConfig(_Model):
+    """One `[[stacks]]` entry: a Pulumi stack to keep honest."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    project_dir: Path
+    stack: str = Field(min_length=1)
+    checks: tuple[Check, ...] = (Check.DRIFT, Check.CODE)
+    schedule: ScheduleField | None = None
+    timeout: DurationSeconds | None = None
+    # Property paths (globs) whose values are always redacted, secret or not.
+    sensitive_paths: tuple[str, ...] = ()
+    # Extra environment for the engine (e.g. AWS_PROFILE); values are never logged.
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("project_dir")
+    @classmethod
+    def _project_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        path = _resolve(value, info)
+        assert path is not None
+        if not path.is_dir():
+            raise ValueError(f"project directory {str(value)!r} does not exist ({path})")
+        if not (path / "Pulumi.yaml").is_file() and not (path / "Pulumi.yml").is_file():
+            raise ValueError(f"project directory {str(value)!r} has no Pulumi.yaml ({path})")
+        return path
+
+    @field_validator("checks")
+    @classmethod
+    def _checks_unique(cls, value: tuple[Check, ...]) -> tuple[Check, ...]:
+        if not value:
+            raise ValueError("checks is empty: list 'drift', 'code' or both")
+        return tuple(dict.fromkeys(value))
+
+
+class Config(_Model):
+    daemon: DaemonSettings = DaemonSettings()
+    stacks: tuple[StackConfig, ...] = ()
+    source: Path | None = Field(default=None, exclude=True)
+    digest: str = Field(default="", exclude=True)  # SHA-256 of the file as loaded
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: dict[str, int] = {}
+        for index, stack in enumerate(self.stacks):
+            if stack.name in seen:
+                raise _DuplicateName(index, stack.name, seen[stack.name])
+            seen[stack.name] = index
+        return self
+
+    def stack(self, name: str) -> StackConfig:
+        for stack in self.stacks:
+            if stack.name == name:
+                return stack
+        known = ", ".join(s.name for s in self.stacks) or "none configured"
+        raise ConfigError(
+            str(self.source or "config"), f"no stack named {name!r}", hint=f"known stacks: {known}"
+        )
+
+    def schedule_of(self, stack: StackConfig) -> Schedule:
+        return stack.schedule or self.daemon.default_schedule
+
+    def timeout_of(self, stack: StackConfig) -> int:
+        return stack.timeout or self.daemon.default_timeout
+
+
+class _DuplicateName(ValueError):
+    def __init__(self, index: int, name: str, first: int) -> None:
+        super().__init__(f"duplicate stack name {name!r} (also stacks[{first}])")
+        self.index = index
+
+
+def _resolve(value: Path | None, info: ValidationInfo) -> Path | None:
+    if value is None:
+        return None
+    base = (info.context or {}).get("base_dir")
+    path = value.expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return path.resolve() if path.is_absolute() else path
+
+
+def find_config(explicit: Path | None) -> Path:
+    """--config, else $DRIFTWARDEN_CONFIG, else ./driftwarden.toml, else /etc/…."""
+    if explicit is not None:
+        return explicit
+    if env := os.environ.get(ENV_CONFIG):
+        return Path(env)
+    for candidate in DEFAULT_LOCATIONS:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        "driftwarden.toml",
+        "no configuration file found",
+        hint="pass --config PATH, set $DRIFTWARDEN_CONFIG, or create ./driftwarden.toml "
+        "(see config/driftwarden.toml)",
+    )
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found", hint="check --config") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        reason = re.sub(r"\s*\(at .*\)$", "", str(exc))
+        raise ConfigError(where, f"invalid TOML: {reason}", hint="fix the syntax") from None
+    try:
+        config = Config.model_validate(data, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise _config_error(path, text, exc) from None
+    return config.model_copy(
+        update={"source": path.resolve(), "digest": hashlib.sha256(raw).hexdigest()}
+    )
+
+
+def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
+    error = exc.errors()[0]
+    loc: list[str | int] = list(error["loc"])
+    ctx = error.get("ctx") or {}
+    if isinstance(ctx.get("error"), _DuplicateName):
+        loc = ["stacks", ctx["error"].index, "name"]
+    where = _where(path, text, loc)
+    key = _dotted(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = loc[:-1]
+        model: type[BaseModel] = (
+            StackConfig if parent and parent[0] == "stacks" else
+            DaemonSettings if parent == ["daemon"] else Config
+        )
+        valid = ", ".join(name for name, f in model.model_fields.items() if not f.exclude)
+        return ConfigError(where, f"unknown key {key!r}", hint=f"valid keys here: {valid}")
+    if kind == "missing":
+        return ConfigError(where, f"{key}: required key is missing", hint=f"add {loc[-1]} = …")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    hint = None
+    if " — " not in message and ": use " in message:
+        message, hint = message.split(": use ", 1)
+        hint = "use " + hint
+    if kind == "enum":
+        hint = "use one of: " + ", ".join(c.value for c in Check)
+    return ConfigError(where, f"{key}: {message}", hint=hint)
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _where(path: Path, text: str, loc: Sequence[str | int]) -> str:
+    line = _locate(text, loc)
+    return f"{path}:{line}" if line else str(path)
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"]+)\s*\]\]?")
+
+
+def _locate(text: str, loc: Sequence[str | int]) -> int | None:
+    """The line of the key that `loc` names: the table header of `[[stacks]]` #i, then the key."""
+    lines = text.splitlines()
+    table: list[str | int] = []
+    counts: dict[str, int] = {}
+    best: int | None = None
+    for number, line in enumerate(lines, start=1):
+        header = _HEADER.match(line)
+        if header:
+            name = header.group(2).strip('"')
+            parts: list[str | int] = list(name.split("."))
+            if header.group(1) == "[[":
+                counts[name] = counts.get(name, -1) + 1
+                parts = [*parts, counts[name]]
+            elif parts[0] in counts:  # a sub-table of the latest [[array]] entry
+                parts = [parts[0], counts[parts[0]], *parts[1:]]
+            table = parts
+            if list(loc[: len(table)]) == table:
+                best = number
+            continue
+        key = re.match(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]+\")\s*=", line)
+        if key and list(loc[: len(table)]) == table and len(loc) > len(table):
+            if key.group(1).strip('"') == loc[len(table)]:
+                return number
+    return best

@@ -1,0 +1,241 @@
+"""From the engine's event stream to SPEC.md's change records. Pure: no I/O.
+
+Events are the engine's own JSON (`resourcePreEvent`, `resOutputsEvent`, …), as written
+by `--event-log` and as delivered to the Automation API's `on_event`. The resulting
+operation of a step is on its `resOutputsEvent` (a refresh's pre-event always says
+`refresh`). Property paths come from `detailedDiff` when the provider filled it; else
+they are computed from the old and new inputs, and from the outputs as a last resort.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from driftwarden.drift.propertypath import Segment, format_path, is_missing, parse_path, resolve
+from driftwarden.model import REDACTED, PropertyChange, ResourceChange
+
+# Pulumi's secret signature: secrets arrive blinded as {SIG: SECRET, "ciphertext": …}.
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+
+STEP_EVENTS = ("resourcePreEvent", "resOutputsEvent")
+# Engine step op -> SPEC.md change. Anything else (same, refresh, read, …) is no change.
+CHANGE_OF_OP = {
+    "update": "update",
+    "delete": "delete",
+    "create": "create",
+    "replace": "replace",
+    "create-replacement": "replace",
+    "delete-replaced": "replace",
+}
+# The steps of one replacement: the `replace` step carries old, new and the keys.
+_OP_PRIORITY = {"replace": 3, "create-replacement": 2, "delete-replaced": 1}
+# Keys the SDKs add to inputs for their own bookkeeping (the dynamic provider's pickle).
+_INTERNAL_KEYS = frozenset({"__provider", "__defaults", "__meta"})
+_ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE
+
+
+def contains_secret(value: Any) -> bool:
+    if is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_secret(item) for item in value.values())
+    if isinstance(value, list):
+        return any(contains_secret(item) for item in value)
+    return False
+
+
+def step_metadata(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for key in STEP_EVENTS:
+        payload = event.get(key)
+        if isinstance(payload, Mapping):
+            metadata = payload.get("metadata")
+            if isinstance(metadata, Mapping):
+                return metadata
+    return None
+
+
+def stack_was_deployed(events: Iterable[Mapping[str, Any]]) -> bool:
+    """True when the stack's root resource exists in the state (an `old` side was seen)."""
+    for event in events:
+        metadata = step_metadata(event)
+        if metadata and metadata.get("type") == _ROOT_STACK_TYPE and metadata.get("old"):
+            return True
+    return False
+
+
+def extract_changes(
+    events: Iterable[Mapping[str, Any]], sensitive_paths: Sequence[str] = ()
+) -> list[ResourceChange]:
+    """The resources that differ, ordered by URN (the engine's order varies run to run)."""
+    steps: dict[str, Mapping[str, Any]] = {}
+    for event in events:
+        metadata = step_metadata(event)
+        if metadata is None or metadata.get("op") not in CHANGE_OF_OP:
+            continue
+        if _is_implicit(metadata):
+            continue
+        urn = str(metadata["urn"])
+        previous = steps.get(urn)
+        if previous is None or _OP_PRIORITY.get(str(metadata["op"]), 0) >= _OP_PRIORITY.get(
+            str(previous["op"]), 0
+        ):
+            steps[urn] = metadata
+    return [_resource_change(steps[urn], sensitive_paths) for urn in sorted(steps)]
+
+
+def _is_implicit(metadata: Mapping[str, Any]) -> bool:
+    """The root stack and default providers are the engine's, not the user's resources."""
+    kind = str(metadata.get("type", ""))
+    if kind == _ROOT_STACK_TYPE:
+        return True
+    name = str(metadata.get("urn", "")).rsplit("::", 1)[-1]
+    return kind.startswith("pulumi:providers:") and name.startswith("default")
+
+
+def _resource_change(metadata: Mapping[str, Any], sensitive: Sequence[str]) -> ResourceChange:
+    change = CHANGE_OF_OP[str(metadata["op"])]
+    properties: tuple[PropertyChange, ...] = ()
+    if change in ("update", "replace"):
+        properties = tuple(_property_changes(metadata, sensitive))
+    return ResourceChange(
+        urn=str(metadata["urn"]),
+        type=str(metadata.get("type", "")),
+        change=change,
+        properties=properties,
+    )
+
+
+def _property_changes(metadata: Mapping[str, Any], sensitive: Sequence[str]) -> list[PropertyChange]:
+    old = metadata.get("old") or {}
+    new = metadata.get("new") or {}
+    replace_keys = set(metadata.get("keys") or ())
+    detailed = metadata.get("detailedDiff")
+
+    # (path, kind, where the old value is, where the new value is)
+    found: list[tuple[list[Segment], str, str, str]] = []
+    if detailed:
+        for path, diff in detailed.items():
+            # inputDiff: old inputs vs new inputs; otherwise old state (outputs) vs new inputs.
+            old_source = "inputs" if diff.get("inputDiff") else "outputs"
+            found.append((parse_path(path), str(diff.get("diffKind", "update")), old_source, "inputs"))
+    else:
+        for source in ("inputs", "outputs"):
+            diffs = list(_diff(_public(old.get(source)), _public(new.get(source)), []))
+            top_level = set(metadata.get("diffs") or ())
+            if top_level:
+                narrowed = [d for d in diffs if d[0] and d[0][0] in top_level]
+                diffs = narrowed or diffs
+            if diffs:
+                found = [(path, kind, source, source) for path, kind in diffs]
+                break
+
+    changes = []
+    for segments, kind, old_source, new_source in found:
+        if replace_keys and segments and segments[0] in replace_keys and "replace" not in kind:
+            kind = f"{kind}-replace"
+        new_value = new.get(new_source)
+        if is_missing(resolve(new_value, segments)) and not kind.startswith("delete"):
+            new_value = new.get("outputs")
+        changes.append(_property_change(segments, kind, old.get(old_source), new_value, sensitive))
+    if not changes:
+        # The provider says the resource changed, yet no visible value differs: only a
+        # blinded secret can hide the difference. Name those paths, values redacted.
+        for segments in _secret_paths(_public(new.get("inputs") or new.get("outputs"))):
+            kind = "update-replace" if segments[0] in replace_keys else "update"
+            changes.append(PropertyChange(format_path(segments), kind, REDACTED, REDACTED, True))
+    return changes
+
+
+def _public(value: Any) -> Any:
+    if isinstance(value, dict) and not is_secret(value):
+        return {key: item for key, item in value.items() if key not in _INTERNAL_KEYS}
+    return value if value is not None else {}
+
+
+def _property_change(
+    segments: list[Segment], kind: str, old: Any, new: Any, sensitive: Sequence[str]
+) -> PropertyChange:
+    path = format_path(segments)
+    expected = resolve(old, segments)
+    actual = resolve(new, segments)
+    secret = (
+        _under_secret(old, segments)
+        or _under_secret(new, segments)
+        or contains_secret(expected)
+        or contains_secret(actual)
+        or _matches(path, sensitive)
+    )
+    if secret:
+        return PropertyChange(path, kind, REDACTED, REDACTED, True)
+    return PropertyChange(
+        path,
+        kind,
+        None if is_missing(expected) else expected,
+        None if is_missing(actual) else actual,
+        False,
+    )
+
+
+def _under_secret(value: Any, segments: list[Segment]) -> bool:
+    """True when the path, or any of its parents, is a blinded secret in `value`."""
+    current = value
+    for segment in segments:
+        if is_secret(current):
+            return True
+        if isinstance(segment, int) and isinstance(current, list) and 0 <= segment < len(current):
+            current = current[segment]
+        elif isinstance(segment, str) and isinstance(current, dict) and segment in current:
+            current = current[segment]
+        else:
+            return False
+    return is_secret(current)
+
+
+def _matches(path: str, patterns: Sequence[str]) -> bool:
+    return any(
+        fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, f"{pattern}.*")
+        or fnmatch.fnmatchcase(path, f"{pattern}[[]*")
+        for pattern in patterns
+    )
+
+
+def _diff(old: Any, new: Any, prefix: list[Segment]) -> Iterator[tuple[list[Segment], str]]:
+    """Leaf-level differences between two property values, as (path, kind)."""
+    if isinstance(old, dict) and isinstance(new, dict) and not is_secret(old) and not is_secret(new):
+        for key in sorted(old.keys() | new.keys()):
+            if key not in old:
+                yield [*prefix, key], "add"
+            elif key not in new:
+                yield [*prefix, key], "delete"
+            else:
+                yield from _diff(old[key], new[key], [*prefix, key])
+    elif isinstance(old, list) and isinstance(new, list):
+        for index in range(max(len(old), len(new))):
+            if index >= len(old):
+                yield [*prefix, index], "add"
+            elif index >= len(new):
+                yield [*prefix, index], "delete"
+            else:
+                yield from _diff(old[index], new[index], [*prefix, index])
+    elif old != new:
+        yield prefix, "update"
+
+
+def _secret_paths(value: Any, prefix: list[Segment] | None = None) -> Iterator[list[Segment]]:
+    prefix = prefix or []
+    if is_secret(value):
+        if prefix:
+            yield prefix
+    elif isinstance(value, dict):
+        for key in sorted(value):
+            yield from _secret_paths(value[key], [*prefix, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _secret_paths(item, [*prefix, index])

@@ -1,0 +1,198 @@
+"""Run driftwarden's checks on a stack with Pulumi's Automation API.
+
+The only module that imports `pulumi.automation`. The drift check is
+`Stack.preview_refresh` (`pulumi refresh --preview-only`: changes nothing); the code
+check is `Stack.preview`. Events are collected by `on_event`, which runs on another
+thread and must not raise (the Automation API would only warn), so it only appends.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi.automation import (
+    CommandError,
+    EngineEvent,
+    LocalWorkspace,
+    PulumiCommand,
+    Stack,
+    StackNotFoundError,
+)
+from semver import VersionInfo
+
+from driftwarden.drift import stack_was_deployed
+from driftwarden.engine.errors import (
+    EngineError,
+    EngineErrorKind,
+    classify_failure,
+    redact_url,
+)
+from driftwarden.engine.events import to_engine_json
+from driftwarden.engine.locate import locate_engine
+from driftwarden.model import Check
+
+Progress = Callable[[str], None]
+
+# Variables that would silently change what the engine does; we set what we need.
+_SCRUBBED_PREFIXES = ("PULUMI_OPTION_",)
+_SCRUBBED = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+@dataclass(frozen=True)
+class EngineTarget:
+    """Everything the engine needs to reach one Pulumi stack."""
+
+    name: str  # driftwarden's name for the stack (for messages)
+    project_dir: Path
+    stack: str
+    backend_url: str
+    passphrase_file: Path
+    pulumi_home: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CheckRun:
+    check: Check
+    events: list[dict[str, Any]]
+    duration_seconds: float
+    cli_version: str
+
+
+class Engine:
+    """The real Pulumi CLI of the pinned version, shared by every check of a process."""
+
+    def __init__(self, pulumi_bin: Path | None = None) -> None:
+        self.bin_dir, self.version = locate_engine(pulumi_bin)
+        for key in list(os.environ):
+            if key in _SCRUBBED or key.startswith(_SCRUBBED_PREFIXES):
+                del os.environ[key]
+        # Building a PulumiCommand runs `pulumi version`: build one and share it.
+        root = self.bin_dir.parent if self.bin_dir.name == "bin" else None
+        if root is None:
+            os.environ["PATH"] = f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        self.command = PulumiCommand(root=str(root) if root else None,
+                                     version=VersionInfo.parse(self.version))
+
+    def run_check(
+        self, target: EngineTarget, check: Check, progress: Progress | None = None
+    ) -> CheckRun:
+        if not target.passphrase_file.is_file():
+            raise EngineError(
+                EngineErrorKind.PASSPHRASE,
+                f"passphrase file {target.passphrase_file} does not exist",
+                hint="create it (mode 0600) with the stack's passphrase, or drop "
+                "[daemon] passphrase_file to use the generated one",
+            )
+        workspace = LocalWorkspace(
+            work_dir=str(target.project_dir),
+            pulumi_command=self.command,
+            env_vars=self.environment(target),
+        )
+        events: list[dict[str, Any]] = []
+        counter = _ProgressCounter(check, progress)
+
+        def on_event(event: EngineEvent) -> None:
+            data = to_engine_json(event)
+            events.append(data)
+            counter.observe(data)
+
+        started = time.monotonic()
+        try:
+            stack = Stack.select(target.stack, workspace)
+            if check is Check.DRIFT:
+                stack.preview_refresh(
+                    on_event=on_event, color="never", show_secrets=False, suppress_progress=True
+                )
+            else:
+                stack.preview(on_event=on_event, color="never", suppress_progress=True)
+        except StackNotFoundError:
+            raise self._not_deployed(target) from None
+        except CommandError as exc:
+            output = f"{exc}"
+            raise classify_failure(
+                output, events, stack=target.stack, backend_url=target.backend_url
+            ) from None
+        if not stack_was_deployed(events):
+            raise self._not_deployed(target)
+        return CheckRun(check, events, time.monotonic() - started, self.version)
+
+    def environment(self, target: EngineTarget) -> dict[str, str]:
+        """The variables the engine runs with for `target` (beside the inherited ones)."""
+        env = {
+            "PULUMI_BACKEND_URL": target.backend_url,
+            "PULUMI_CONFIG_PASSPHRASE_FILE": str(target.passphrase_file),
+            "PULUMI_HOME": str(target.pulumi_home),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            # Offline machines: never try to download a plugin a package merely mentions.
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        }
+        if python := _project_python(target.project_dir):
+            # Older language hosts ignore runtime.options.virtualenv; this works for all.
+            env["PULUMI_PYTHON_CMD"] = str(python)
+        env.update(target.env)
+        return env
+
+    @staticmethod
+    def _not_deployed(target: EngineTarget) -> EngineError:
+        return EngineError(
+            EngineErrorKind.NOT_DEPLOYED,
+            f"Pulumi stack {target.stack!r} has not been deployed to "
+            f"{redact_url(target.backend_url)}",
+            hint=f"run `pulumi up --stack {target.stack}` in {target.project_dir} first, "
+            "or fix `stack`/`backend_url`",
+        )
+
+
+def project_settings(project_dir: Path) -> dict[str, Any]:
+    """The project's Pulumi.yaml as a dict ({} when unreadable: the engine will say why)."""
+    import yaml  # a dependency of the pulumi SDK
+
+    for name in ("Pulumi.yaml", "Pulumi.yml"):
+        path = project_dir / name
+        if path.is_file():
+            try:
+                settings = yaml.safe_load(path.read_text())
+            except (OSError, yaml.YAMLError):
+                return {}
+            return settings if isinstance(settings, dict) else {}
+    return {}
+
+
+def project_name(project_dir: Path) -> str:
+    return str(project_settings(project_dir).get("name") or project_dir.name)
+
+
+def _project_python(project_dir: Path) -> Path | None:
+    """The interpreter of the project's `runtime.options.virtualenv`, if it has one."""
+    runtime = project_settings(project_dir).get("runtime")
+    options = runtime.get("options") if isinstance(runtime, dict) else None
+    venv = options.get("virtualenv") if isinstance(options, dict) else None
+    if isinstance(venv, str):
+        python = (project_dir / venv / "bin" / "python").absolute()
+        return python if python.exists() else None
+    return None
+
+
+class _ProgressCounter:
+    """Turns engine events into short progress lines ("refreshing motd (3 resources)")."""
+
+    def __init__(self, check: Check, progress: Progress | None) -> None:
+        self.verb = "refreshing" if check is Check.DRIFT else "previewing"
+        self.progress = progress
+        self.seen: set[str] = set()
+
+    def observe(self, event: Mapping[str, Any]) -> None:
+        if self.progress is None:
+            return
+        pre = event.get("resourcePreEvent")
+        if isinstance(pre, Mapping):
+            urn = str(pre.get("metadata", {}).get("urn", ""))
+            self.seen.add(urn)
+            name = urn.rsplit("::", 1)[-1]
+            self.progress(f"{self.verb} {name} ({len(self.seen)} resources)")

@@ -1,0 +1,66 @@
+"""The domain vocabulary of SPEC.md: checks, statuses and changes. Pure data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Check(StrEnum):
+    DRIFT = "drift"  # refresh --preview-only: live infrastructure vs state
+    CODE = "code"  # preview: program vs state
+
+
+class CheckStatus(StrEnum):
+    IN_SYNC = "in_sync"
+    DRIFTED = "drifted"
+    CHANGES_PENDING = "changes_pending"
+    FAILED = "failed"
+
+    @classmethod
+    def for_changes(cls, check: Check, has_changes: bool) -> CheckStatus:
+        if not has_changes:
+            return cls.IN_SYNC
+        return cls.DRIFTED if check is Check.DRIFT else cls.CHANGES_PENDING
+
+
+REDACTED = "[secret]"
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    path: str  # Pulumi's property path, verbatim
+    kind: str  # add | delete | update | add-replace | delete-replace | update-replace
+    expected: Any  # what the state says (None when absent)
+    actual: Any  # the live value (drift) or the planned one (code)
+    secret: bool = False  # True => expected and actual are REDACTED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "expected": self.expected,
+            "actual": self.actual,
+            "secret": self.secret,
+        }
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    urn: str
+    type: str
+    change: str  # update | delete | create | replace
+    properties: tuple[PropertyChange, ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        return self.urn.rsplit("::", 1)[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "change": self.change,
+            "properties": [prop.to_dict() for prop in self.properties],
+        }

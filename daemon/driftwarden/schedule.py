@@ -1,0 +1,53 @@
+"""Schedules and durations as written in the config: `every 15m`, `daily at 03:00`, `30m`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_EVERY = re.compile(r"^\s*every\s+(\d+\s*[smhd])\s*$")
+_DAILY = re.compile(r"^\s*daily\s+at\s+(\d{1,2}):(\d{2})\s*$")
+
+SCHEDULE_HELP = "use 'every 30s', 'every 15m', 'every 2h', 'every 1d' or 'daily at 03:00' (UTC)"
+DURATION_HELP = "use a number and a unit: '90s', '30m', '2h' or '1d'"
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration like `30m`; ValueError with the accepted forms otherwise."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"invalid duration {text!r}: {DURATION_HELP}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def format_duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Either every `interval_seconds`, or once a day at `daily_at` (UTC)."""
+
+    interval_seconds: int | None = None
+    daily_at: time | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Schedule:
+        if match := _EVERY.match(text):
+            return cls(interval_seconds=parse_duration(match.group(1)))
+        if match := _DAILY.match(text):
+            hour, minute = int(match.group(1)), int(match.group(2))
+            if hour < 24 and minute < 60:
+                return cls(daily_at=time(hour, minute))
+        raise ValueError(f"invalid schedule {text!r}: {SCHEDULE_HELP}")
+
+    def __str__(self) -> str:
+        if self.daily_at is not None:
+            return f"daily at {self.daily_at:%H:%M}"
+        return f"every {format_duration(self.interval_seconds or 0)}"

@@ -1,0 +1,1 @@
+"""Orchestration: scans (and later the daemon and remediation) over engine, drift and config."""
