@@ -90,9 +90,15 @@ class StackConfig(_Model):
         path = _resolve(value, info)
         assert path is not None
         if not path.is_dir():
-            raise ValueError(f"project directory {str(value)!r} does not exist ({path})")
+            raise ValueError(
+                f"project directory {str(value)!r} does not exist ({path}): "
+                "use the path of a Pulumi project, relative to this file or absolute"
+            )
         if not (path / "Pulumi.yaml").is_file() and not (path / "Pulumi.yml").is_file():
-            raise ValueError(f"project directory {str(value)!r} has no Pulumi.yaml ({path})")
+            raise ValueError(
+                f"project directory {str(value)!r} has no Pulumi.yaml ({path}): "
+                "use the directory that holds the project's Pulumi.yaml"
+            )
         return path
 
     @field_validator("checks")
@@ -114,7 +120,7 @@ class Config(_Model):
         seen: dict[str, int] = {}
         for index, stack in enumerate(self.stacks):
             if stack.name in seen:
-                raise _DuplicateName(index, stack.name, seen[stack.name])
+                raise _DuplicateNameError(index, stack.name, seen[stack.name])
             seen[stack.name] = index
         return self
 
@@ -134,9 +140,11 @@ class Config(_Model):
         return stack.timeout or self.daemon.default_timeout
 
 
-class _DuplicateName(ValueError):
+class _DuplicateNameError(ValueError):
     def __init__(self, index: int, name: str, first: int) -> None:
-        super().__init__(f"duplicate stack name {name!r} (also stacks[{first}])")
+        super().__init__(
+            f"duplicate stack name {name!r} (also stacks[{first}]): use a unique name per stack"
+        )
         self.index = index
 
 
@@ -195,7 +203,7 @@ def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
     error = exc.errors()[0]
     loc: list[str | int] = list(error["loc"])
     ctx = error.get("ctx") or {}
-    if isinstance(ctx.get("error"), _DuplicateName):
+    if isinstance(ctx.get("error"), _DuplicateNameError):
         loc = ["stacks", ctx["error"].index, "name"]
     where = _where(path, text, loc)
     key = _dotted(loc)
@@ -203,8 +211,11 @@ def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
     if kind == "extra_forbidden":
         parent = loc[:-1]
         model: type[BaseModel] = (
-            StackConfig if parent and parent[0] == "stacks" else
-            DaemonSettings if parent == ["daemon"] else Config
+            StackConfig
+            if parent and parent[0] == "stacks"
+            else DaemonSettings
+            if parent == ["daemon"]
+            else Config
         )
         valid = ", ".join(name for name, f in model.model_fields.items() if not f.exclude)
         return ConfigError(where, f"unknown key {key!r}", hint=f"valid keys here: {valid}")
@@ -256,7 +267,7 @@ def _locate(text: str, loc: Sequence[str | int]) -> int | None:
                 best = number
             continue
         key = re.match(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]+\")\s*=", line)
-        if key and list(loc[: len(table)]) == table and len(loc) > len(table):
-            if key.group(1).strip('"') == loc[len(table)]:
-                return number
+        in_table = key is not None and list(loc[: len(table)]) == table and len(loc) > len(table)
+        if in_table and key is not None and key.group(1).strip('"') == loc[len(table)]:
+            return number
     return best

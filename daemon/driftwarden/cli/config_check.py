@@ -66,7 +66,11 @@ def check_command(
         table.add_column(column, overflow="fold")
     for stack in plan["stacks"]:
         table.add_row(
-            escape(stack["name"]), escape(stack["project_dir"]), escape(stack["pulumi_stack"]),
-            ", ".join(stack["checks"]), stack["schedule"], stack["timeout"],
+            escape(stack["name"]),
+            escape(stack["project_dir"]),
+            escape(stack["pulumi_stack"]),
+            ", ".join(stack["checks"]),
+            stack["schedule"],
+            stack["timeout"],
         )
     stdout.print(table if plan["stacks"] else "no stacks configured")

@@ -30,6 +30,8 @@ def pulumi_env_command(
     stack = config.stack(name)
     env = engine.environment(engine_target(stack, state))
     lines = [f'export PATH={shlex.quote(str(engine.bin_dir))}:"$PATH"']
-    lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items() if key not in stack.env]
+    lines += [
+        f"export {key}={shlex.quote(value)}" for key, value in env.items() if key not in stack.env
+    ]
     lines.append(f"export PULUMI_STACK={shlex.quote(stack.stack)}")
     typer.echo("\n".join(lines))

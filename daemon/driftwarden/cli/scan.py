@@ -38,7 +38,9 @@ VALUE_WIDTH = 48
 @handle_errors
 def scan_command(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Argument(help="Stacks to scan (default: all).")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Stacks to scan (default: all).")
+    ] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Scan every configured stack.")] = False,
     check: Annotated[
         CheckChoice | None,
@@ -53,14 +55,17 @@ def scan_command(
     stacks = select_stacks(config, names or [])
     if not stacks:
         raise UsageError(f"{config.source}: no stacks configured", hint="add a [[stacks]] entry")
-    checks = None if check is None else (
-        list(Check) if check is CheckChoice.BOTH else [Check(check.value)]
+    checks = (
+        None
+        if check is None
+        else (list(Check) if check is CheckChoice.BOTH else [Check(check.value)])
     )
     state = StateDir.for_config(config)
     engine = Engine(config.daemon.pulumi_bin)
 
     if stdout.is_terminal and not as_json:
         with stderr.status("starting the Pulumi engine…") as status:
+
             def progress(stack: StackConfig, check: Check, message: str) -> None:
                 status.update(f"[bold]{escape(stack.name)}[/] {check.value}: {escape(message)}")
 
@@ -84,7 +89,7 @@ def render(results: Sequence[CheckResult]) -> None:
         status = f"[{style}]{result.status.value}[/]"
         head = [escape(result.stack), result.check.value, status]
         if result.error:
-            table.add_row(*head, "", "", f"[red]{escape(result.error)}[/]")
+            table.add_row(*head, "", "", "see below")
             continue
         if not result.changes:
             table.add_row(*head, "", "", "")
@@ -97,12 +102,17 @@ def render(results: Sequence[CheckResult]) -> None:
                 continue
             for prop in change.properties:
                 detail = (
-                    "[secret] → [secret]" if prop.secret
+                    "[secret] → [secret]"
+                    if prop.secret
                     else f"{_value(prop.expected)} → {_value(prop.actual)}"
                 )
                 table.add_row(*head, resource, escape(f"{prop.path} ({prop.kind})"), escape(detail))
                 head, resource = ["", "", ""], ""
     stdout.print(table)
+    for result in results:
+        if result.error:
+            where = f"{escape(result.stack)} {result.check.value}"
+            stdout.print(f"[red]failed:[/] {where}: {escape(result.error)}")
     failed = sum(r.status is CheckStatus.FAILED for r in results)
     differing = sum(r.status in (CheckStatus.DRIFTED, CheckStatus.CHANGES_PENDING) for r in results)
     stdout.print(

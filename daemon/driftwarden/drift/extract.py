@@ -112,7 +112,9 @@ def _resource_change(metadata: Mapping[str, Any], sensitive: Sequence[str]) -> R
     )
 
 
-def _property_changes(metadata: Mapping[str, Any], sensitive: Sequence[str]) -> list[PropertyChange]:
+def _property_changes(
+    metadata: Mapping[str, Any], sensitive: Sequence[str]
+) -> list[PropertyChange]:
     old = metadata.get("old") or {}
     new = metadata.get("new") or {}
     replace_keys = set(metadata.get("keys") or ())
@@ -124,7 +126,9 @@ def _property_changes(metadata: Mapping[str, Any], sensitive: Sequence[str]) -> 
         for path, diff in detailed.items():
             # inputDiff: old inputs vs new inputs; otherwise old state (outputs) vs new inputs.
             old_source = "inputs" if diff.get("inputDiff") else "outputs"
-            found.append((parse_path(path), str(diff.get("diffKind", "update")), old_source, "inputs"))
+            found.append(
+                (parse_path(path), str(diff.get("diffKind", "update")), old_source, "inputs")
+            )
     else:
         for source in ("inputs", "outputs"):
             diffs = list(_diff(_public(old.get(source)), _public(new.get(source)), []))
@@ -137,7 +141,8 @@ def _property_changes(metadata: Mapping[str, Any], sensitive: Sequence[str]) -> 
                 break
 
     changes = []
-    for segments, kind, old_source, new_source in found:
+    for segments, diff_kind, old_source, new_source in found:
+        kind = diff_kind
         if replace_keys and segments and segments[0] in replace_keys and "replace" not in kind:
             kind = f"{kind}-replace"
         new_value = new.get(new_source)
@@ -200,7 +205,8 @@ def _under_secret(value: Any, segments: list[Segment]) -> bool:
 
 def _matches(path: str, patterns: Sequence[str]) -> bool:
     return any(
-        fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, f"{pattern}.*")
+        fnmatch.fnmatchcase(path, pattern)
+        or fnmatch.fnmatchcase(path, f"{pattern}.*")
         or fnmatch.fnmatchcase(path, f"{pattern}[[]*")
         for pattern in patterns
     )
@@ -208,7 +214,12 @@ def _matches(path: str, patterns: Sequence[str]) -> bool:
 
 def _diff(old: Any, new: Any, prefix: list[Segment]) -> Iterator[tuple[list[Segment], str]]:
     """Leaf-level differences between two property values, as (path, kind)."""
-    if isinstance(old, dict) and isinstance(new, dict) and not is_secret(old) and not is_secret(new):
+    if (
+        isinstance(old, dict)
+        and isinstance(new, dict)
+        and not is_secret(old)
+        and not is_secret(new)
+    ):
         for key in sorted(old.keys() | new.keys()):
             if key not in old:
                 yield [*prefix, key], "add"

@@ -36,7 +36,9 @@ _PASSPHRASE = re.compile(
 _BACKEND = re.compile(
     r"could not (?:reach|login|log in)|failed to (?:log ?in|read backend)|no such host|"
     r"connection refused|unable to open bucket|read-only file system|"
-    r"could not connect|dial tcp|getting user info|problem logging in",
+    r"could not connect|dial tcp|getting user info|problem logging in|"
+    r"must be set for login|get credentials|blob \(key|performing HTTP request|"
+    r"NoSuchBucket|AccessDenied",
     re.IGNORECASE,
 )
 _LOCKED = re.compile(r"the stack is currently locked|conflict: another update", re.IGNORECASE)
@@ -67,7 +69,8 @@ def classify_failure(
     if _BACKEND.search(output):
         return EngineError(
             EngineErrorKind.BACKEND_UNREACHABLE,
-            f"the state backend {redact_url(backend_url)} is unreachable: {last_error_line(output)}",
+            f"the state backend {redact_url(backend_url)} is unreachable: "
+            f"{last_error_line(output)}",
             hint="check [daemon] backend_url, the network and the credentials",
         )
     return EngineError(EngineErrorKind.ENGINE_ERROR, f"pulumi failed: {last_error_line(output)}")

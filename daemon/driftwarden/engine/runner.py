@@ -76,8 +76,9 @@ class Engine:
         root = self.bin_dir.parent if self.bin_dir.name == "bin" else None
         if root is None:
             os.environ["PATH"] = f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-        self.command = PulumiCommand(root=str(root) if root else None,
-                                     version=VersionInfo.parse(self.version))
+        self.command = PulumiCommand(
+            root=str(root) if root else None, version=VersionInfo.parse(self.version)
+        )
 
     def run_check(
         self, target: EngineTarget, check: Check, progress: Progress | None = None

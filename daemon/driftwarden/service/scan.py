@@ -113,6 +113,7 @@ def scan(
     results = []
     for stack in stacks:
         for check in checks or stack.checks:
+
             def report(message: str, stack: StackConfig = stack, check: Check = check) -> None:
                 if progress is not None:
                     progress(stack, check, message)

@@ -1,0 +1,22 @@
+# The two commands (see README): `make demo` runs the main job, `make test` the suite.
+.PHONY: setup demo test lint unit record-events
+
+setup:
+	scripts/setup
+
+demo:
+	scripts/demo
+
+lint: setup
+	.venv/bin/ruff check daemon tests scripts/record-engine-events bench stacks
+	.venv/bin/ruff format --check daemon tests scripts/record-engine-events bench stacks
+	.venv/bin/mypy
+
+test: lint
+	scripts/run-tests
+
+unit: setup
+	.venv/bin/python -m pytest tests/unit -q
+
+record-events: setup
+	.venv/bin/python scripts/record-engine-events

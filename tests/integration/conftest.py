@@ -1,0 +1,175 @@
+"""Real-engine fixtures: local-demo stacks deployed with the real Pulumi CLI into a
+scratch file backend, and driftwarden run as the user runs it (its console script)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftwarden.config import load_config
+from driftwarden.engine import Engine
+from driftwarden.service.scan import engine_target
+from driftwarden.statedir import ENV_STATE_DIR, StateDir
+from tests.conftest import REPO
+
+DEMO_PROJECT = REPO / "stacks" / "local-demo"
+DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"
+SECRET_TOKEN = "initial-token-7f3d9a"
+
+
+@dataclass
+class Scan:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.stdout)
+        return data
+
+    def result(self, stack: str, check: str) -> dict[str, Any]:
+        for result in self.json["results"]:
+            if result["stack"] == stack and result["check"] == check:
+                return dict(result)
+        raise AssertionError(f"no {stack}/{check} result in {self.stdout}")
+
+
+@dataclass
+class DemoStack:
+    """One local-demo stack: its project copy, its managed files and its pulumi stack."""
+
+    name: str
+    workdir: Path
+    files: Path
+    pulumi_stack: str = "dev"
+    checks: tuple[str, ...] = ("drift", "code")
+
+
+@dataclass
+class Fleet:
+    """A config file, a state directory and the stacks it scans."""
+
+    root: Path
+    stacks: list[DemoStack] = field(default_factory=list)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "driftwarden.toml"
+
+    def write_config(self, extra: str = "") -> None:
+        entries = [
+            f'[[stacks]]\nname = "{s.name}"\nproject_dir = "{s.workdir}"\n'
+            f'stack = "{s.pulumi_stack}"\nchecks = {json.dumps(list(s.checks))}\n'
+            for s in self.stacks
+        ]
+        self.config_path.write_text(
+            f'[daemon]\nstate_dir = "{self.state_dir}"\n{extra}\n' + "\n".join(entries)
+        )
+
+    def environment(self, stack: DemoStack) -> dict[str, str]:
+        """What `driftwarden pulumi-env` gives a user: the engine's own environment."""
+        config = load_config(self.config_path)
+        state = StateDir.for_config(config)
+        state.ensure()
+        engine = self.engine
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+        env.update(engine.environment(engine_target(config.stack(stack.name), state)))
+        env["PATH"] = f"{engine.bin_dir}{os.pathsep}{env['PATH']}"
+        return env
+
+    @functools.cached_property
+    def engine(self) -> Engine:
+        return Engine()
+
+    def pulumi(self, stack: DemoStack, *args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["pulumi", "--non-interactive", *args, "--stack", stack.pulumi_stack],
+            cwd=stack.workdir,
+            env=self.environment(stack),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, f"pulumi {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def add(
+        self, name: str, checks: tuple[str, ...] = ("drift", "code"), pulumi_stack: str = "dev"
+    ) -> DemoStack:
+        """Copy the demo project, deploy it with the real CLI, and add it to the config."""
+        workdir = self.root / name / "project"
+        shutil.copytree(
+            DEMO_PROJECT, workdir, ignore=shutil.ignore_patterns("venv", "Pulumi.*.yaml")
+        )
+        (workdir / "venv").symlink_to(DEMO_PROJECT / "venv")
+        stack = DemoStack(
+            name=name,
+            workdir=workdir,
+            files=self.root / name / "files",
+            pulumi_stack=pulumi_stack,
+            checks=checks,
+        )
+        self.stacks.append(stack)
+        self.write_config()
+        env = self.environment(stack)
+        subprocess.run(
+            ["pulumi", "stack", "init", stack.pulumi_stack, "--non-interactive"],
+            cwd=workdir,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        self.pulumi(stack, "config", "set", "root", str(stack.files))
+        self.pulumi(stack, "config", "set", "--secret", "apiToken", SECRET_TOKEN)
+        self.pulumi(stack, "up", "--yes", "--skip-preview")
+        return stack
+
+    def scan(self, *args: str) -> Scan:
+        result = subprocess.run(
+            [str(DRIFTWARDEN), "--config", str(self.config_path), "scan", *args],
+            env={k: v for k, v in os.environ.items() if k != ENV_STATE_DIR},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        return Scan(result.returncode, result.stdout, result.stderr)
+
+    def state_file(self, stack: DemoStack) -> Path:
+        path = (
+            self.state_dir
+            / "backend"
+            / ".pulumi"
+            / "stacks"
+            / "local-demo"
+            / (f"{stack.pulumi_stack}.json")
+        )
+        assert path.is_file(), f"no state file at {path}"
+        return path
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Fleet:
+    if not (DEMO_PROJECT / "venv" / "bin" / "python").exists():
+        pytest.fail("stacks/local-demo/venv is missing: run `make setup` (scripts/setup)")
+    return Fleet(root=tmp_path)
+
+
+@pytest.fixture
+def demo(fleet: Fleet) -> DemoStack:
+    return fleet.add("demo")

@@ -1,0 +1,143 @@
+"""Config validation: every error names the file and line and says how to fix it."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from driftwarden.cli import app
+from driftwarden.config import load_config
+from driftwarden.errors import ConfigError
+from driftwarden.model import Check
+from driftwarden.schedule import Schedule
+from tests.conftest import REPO
+
+DEMO = REPO / "stacks" / "local-demo"
+
+VALID = f"""\
+[daemon]
+max_parallel = 3
+
+[[stacks]]
+name = "demo"
+project_dir = "{DEMO}"
+stack = "dev"
+schedule = "every 15m"
+
+[[stacks]]
+name = "other"
+project_dir = "{DEMO}"
+stack = "prod"
+checks = ["drift"]
+schedule = "daily at 03:30"
+timeout = "5m"
+"""
+
+# (name, config text, the line the error must name, words the message must contain)
+BROKEN = [
+    ("bad TOML", VALID.replace('stack = "prod"', 'stack = "prod'), 13, ["invalid TOML"]),
+    (
+        "unknown key",
+        VALID.replace('stack = "prod"', 'stack = "prod"\nschedul = "every 1h"'),
+        14,
+        ["unknown key", "stacks[1].schedul", "valid keys here", "schedule"],
+    ),
+    (
+        "missing project dir",
+        VALID.replace(
+            f'project_dir = "{DEMO}"\nstack = "prod"', 'project_dir = "nope"\nstack = "prod"'
+        ),
+        12,
+        ["stacks[1].project_dir", "does not exist"],
+    ),
+    (
+        "duplicate stack name",
+        VALID.replace('name = "other"', 'name = "demo"'),
+        11,
+        ["duplicate stack name 'demo'", "stacks[0]"],
+    ),
+    (
+        "bad schedule",
+        VALID.replace('"daily at 03:30"', '"every fortnight"'),
+        15,
+        ["stacks[1].schedule", "invalid schedule 'every fortnight'", "every 15m"],
+    ),
+]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "driftwarden.toml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_config_loads_with_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    demo, other = config.stacks
+    assert demo.project_dir == DEMO
+    assert demo.checks == (Check.DRIFT, Check.CODE)
+    assert config.schedule_of(demo) == Schedule(interval_seconds=900)
+    assert str(config.schedule_of(other)) == "daily at 03:30"
+    assert (config.timeout_of(demo), config.timeout_of(other)) == (1800, 300)
+    assert config.daemon.max_parallel == 3
+    assert len(config.digest) == 64
+
+
+def test_relative_project_dir_is_relative_to_the_config_file() -> None:
+    config = load_config(REPO / "config" / "driftwarden.toml")
+    assert config.stacks[0].project_dir == DEMO
+
+
+@pytest.mark.parametrize(("name", "text", "line", "words"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_config_names_the_line_and_the_fix(
+    tmp_path: Path, name: str, text: str, line: int, words: list[str]
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    for word in words:
+        assert word in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("name", "text", "line", "words"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_config_check_prints_one_line_and_exits_2(
+    tmp_path: Path, name: str, text: str, line: int, words: list[str]
+) -> None:
+    path = write(tmp_path, text)
+    result = CliRunner().invoke(app, ["--config", str(path), "config", "check"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {path}:{line}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_config_check_shows_the_plan(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    result = CliRunner().invoke(app, ["--config", str(path), "config", "check", "--json"])
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    plan = json.loads(result.stdout)
+    assert [s["name"] for s in plan["stacks"]] == ["demo", "other"]
+    assert plan["stacks"][1] == {
+        "name": "other",
+        "project_dir": str(DEMO),
+        "pulumi_stack": "prod",
+        "checks": ["drift"],
+        "schedule": "daily at 03:30",
+        "timeout": "5m",
+        "sensitive_paths": [],
+        "env": [],
+    }
+    assert plan["backend_url"].startswith("file://")
+
+
+def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--config", str(tmp_path / "nope.toml"), "config", "check"])
+    assert result.exit_code == 2
+    assert "file not found" in result.stderr
