@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pulumi
-
 from localfile import LocalFile
 
 config = pulumi.Config()

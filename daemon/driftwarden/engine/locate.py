@@ -8,6 +8,8 @@ import subprocess
 from importlib.metadata import version as package_version
 from pathlib import Path
 
+from pulumi.automation import PulumiCommand
+
 from driftwarden.engine.errors import EngineError, EngineErrorKind
 
 REQUIRED_BINARIES = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec")
@@ -27,27 +29,24 @@ def ensure_pulumi_cache(version: str) -> Path:
     return Path(root) / f"v{version}" / "bin"
 
 
-def cli_version(bin_dir: Path) -> str:
+def _command(bin_dir: Path) -> PulumiCommand:
+    """A PulumiCommand for `bin_dir`; building one runs `pulumi version` (once per process)."""
+    root = bin_dir.parent if bin_dir.name == "bin" else None
+    if root is None:  # not a <root>/bin layout: PulumiCommand can then only use PATH
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     try:
-        out = subprocess.run(
-            [str(bin_dir / "pulumi"), "version"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"},
-            check=True,
-        )
+        # skip_version_check: we demand an exact match below, not the SDK's minimum.
+        return PulumiCommand(root=str(root) if root else None, skip_version_check=True)
     except (OSError, subprocess.SubprocessError) as exc:
         raise EngineError(
             EngineErrorKind.CLI_MISSING,
             f"cannot run {bin_dir / 'pulumi'}: {exc}",
             hint="run scripts/ensure-pulumi",
         ) from None
-    return out.stdout.strip().removeprefix("v")
 
 
-def locate_engine(configured: Path | None) -> tuple[Path, str]:
-    """The bin directory holding pulumi and its Python language host, and its version."""
+def locate_engine(configured: Path | None) -> tuple[Path, PulumiCommand]:
+    """The bin directory holding pulumi and its Python language host, and its command."""
     want = pinned_version()
     candidates: list[Path] = []
     if configured is not None:
@@ -67,9 +66,10 @@ def locate_engine(configured: Path | None) -> tuple[Path, str]:
                     hint="point [daemon] pulumi_bin at the directory scripts/ensure-pulumi prints",
                 )
             continue
-        have = cli_version(bin_dir)
+        command = _command(bin_dir)
+        have = str(command.version) if command.version else "unknown"
         if have == want:
-            return bin_dir, have
+            return bin_dir, command
         wrong.append(f"{bin_dir / 'pulumi'} is v{have}")
     if wrong:
         raise EngineError(

@@ -19,11 +19,9 @@ from pulumi.automation import (
     CommandError,
     EngineEvent,
     LocalWorkspace,
-    PulumiCommand,
     Stack,
     StackNotFoundError,
 )
-from semver import VersionInfo
 
 from driftwarden.drift import stack_was_deployed
 from driftwarden.engine.errors import (
@@ -68,17 +66,12 @@ class Engine:
     """The real Pulumi CLI of the pinned version, shared by every check of a process."""
 
     def __init__(self, pulumi_bin: Path | None = None) -> None:
-        self.bin_dir, self.version = locate_engine(pulumi_bin)
         for key in list(os.environ):
             if key in _SCRUBBED or key.startswith(_SCRUBBED_PREFIXES):
                 del os.environ[key]
-        # Building a PulumiCommand runs `pulumi version`: build one and share it.
-        root = self.bin_dir.parent if self.bin_dir.name == "bin" else None
-        if root is None:
-            os.environ["PATH"] = f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-        self.command = PulumiCommand(
-            root=str(root) if root else None, version=VersionInfo.parse(self.version)
-        )
+        # Building a PulumiCommand runs `pulumi version`: locate builds one; share it.
+        self.bin_dir, self.command = locate_engine(pulumi_bin)
+        self.version = str(self.command.version)
 
     def run_check(
         self, target: EngineTarget, check: Check, progress: Progress | None = None

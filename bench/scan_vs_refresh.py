@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""One drift check of the demo stack: `driftwarden scan` vs `pulumi refresh --preview-only`.
+
+Deploys stacks/local-demo into a scratch state directory, drifts one file, then times
+both commands alternately (N rounds, default 5) and prints the medians and their ratio.
+
+    .venv/bin/python bench/scan_vs_refresh.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from driftwarden.config import load_config
+from driftwarden.engine import Engine
+from driftwarden.service.scan import engine_target
+from driftwarden.statedir import StateDir
+
+REPO = Path(__file__).resolve().parent.parent
+DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str], expect: int) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != expect:
+        raise SystemExit(f"{cmd[0]} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="dw-bench-") as scratch:
+        root = Path(scratch)
+        project = root / "project"
+        shutil.copytree(
+            REPO / "stacks" / "local-demo",
+            project,
+            ignore=shutil.ignore_patterns("venv", "Pulumi.*.yaml"),
+        )
+        (project / "venv").symlink_to(REPO / "stacks" / "local-demo" / "venv")
+        config_path = root / "driftwarden.toml"
+        config_path.write_text(
+            f'[daemon]\nstate_dir = "{root / "state"}"\n\n[[stacks]]\nname = "demo"\n'
+            f'project_dir = "{project}"\nstack = "dev"\nchecks = ["drift"]\n'
+        )
+        config = load_config(config_path)
+        state = StateDir.for_config(config)
+        state.ensure()
+        engine = Engine()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+        env |= engine.environment(engine_target(config.stacks[0], state))
+        env["PATH"] = f"{engine.bin_dir}{os.pathsep}{env['PATH']}"
+
+        def pulumi(*argv: str) -> None:
+            subprocess.run(
+                ["pulumi", "--non-interactive", *argv, "--stack", "dev"],
+                cwd=project,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+
+        subprocess.run(
+            ["pulumi", "stack", "init", "dev", "--non-interactive"],
+            cwd=project,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        pulumi("config", "set", "root", str(root / "files"))
+        pulumi("config", "set", "--secret", "apiToken", "bench-token")
+        pulumi("up", "--yes", "--skip-preview")
+        (root / "files" / "motd.txt").write_text("HACKED\n")
+
+        scan_cmd = [str(DRIFTWARDEN), "--config", str(config_path), "scan", "--json"]
+        refresh_cmd = [
+            str(engine.bin_dir / "pulumi"),
+            "--non-interactive",
+            "refresh",
+            "--preview-only",
+            "--stack",
+            "dev",
+        ]
+        dw_env = {k: v for k, v in os.environ.items() if k != "DRIFTWARDEN_STATE_DIR"}
+        scans, refreshes = [], []
+        for _ in range(args.rounds):
+            scans.append(timed(scan_cmd, project, dw_env, expect=3))
+            refreshes.append(timed(refresh_cmd, project, env, expect=0))
+
+    scan_median, refresh_median = statistics.median(scans), statistics.median(refreshes)
+    print(f"rounds: {args.rounds} (alternating), pulumi v{engine.version}")
+    print(
+        f"driftwarden scan --check drift --json  median {scan_median:.2f}s  "
+        f"(min {min(scans):.2f}s, max {max(scans):.2f}s)"
+    )
+    print(
+        f"pulumi refresh --preview-only          median {refresh_median:.2f}s  "
+        f"(min {min(refreshes):.2f}s, max {max(refreshes):.2f}s)"
+    )
+    print(f"ratio scan/refresh: {scan_median / refresh_median:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
