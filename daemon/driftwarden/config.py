@@ -57,6 +57,7 @@ class DaemonSettings(_Model):
 
     state_dir: Path | None = None
     backend_url: str | None = None
+    database_url: str | None = None
     passphrase_file: Path | None = None
     pulumi_home: Path | None = None
     pulumi_bin: Path | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -51,3 +51,14 @@ class Schedule:
         if self.daily_at is not None:
             return f"daily at {self.daily_at:%H:%M}"
         return f"every {format_duration(self.interval_seconds or 0)}"
+
+    def next_run(self, last: datetime | None, now: datetime) -> datetime:
+        """When a stack last scanned at `last` is due next (never scanned: now)."""
+        if last is None:
+            return now
+        if self.daily_at is not None:
+            slot = datetime.combine(last.astimezone(UTC).date(), self.daily_at, tzinfo=UTC)
+            if slot <= last:
+                slot += timedelta(days=1)
+            return max(slot, now)
+        return max(last + timedelta(seconds=self.interval_seconds or 0), now)

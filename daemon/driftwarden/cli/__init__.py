@@ -9,9 +9,14 @@ import typer
 
 from driftwarden import __version__
 from driftwarden.cli._context import AppState
+from driftwarden.cli.audit import audit_app
 from driftwarden.cli.config_check import config_app
+from driftwarden.cli.db import db_app
+from driftwarden.cli.drift_show import drift_app
+from driftwarden.cli.history import history_command
 from driftwarden.cli.pulumi_env import pulumi_env_command
 from driftwarden.cli.scan import scan_command
+from driftwarden.cli.status import status_command
 
 app = typer.Typer(
     name="driftwarden",
@@ -49,7 +54,12 @@ def root(
 
 
 app.command("scan")(scan_command)
+app.command("status")(status_command)
+app.command("history")(history_command)
+app.add_typer(drift_app, name="drift")
+app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
 app.command("pulumi-env")(pulumi_env_command)
 
 

@@ -12,7 +12,9 @@ from driftwarden.cli._context import app_state, handle_errors, print_json, stdou
 from driftwarden.config import Config
 from driftwarden.engine.errors import redact_url
 from driftwarden.schedule import format_duration
+from driftwarden.service.runtime import store_url
 from driftwarden.statedir import StateDir
+from driftwarden.store.db import redact_db_url
 
 config_app = typer.Typer(help="Validate and inspect the configuration.", no_args_is_help=True)
 
@@ -24,6 +26,7 @@ def describe(config: Config) -> dict[str, Any]:
         "sha256": config.digest,
         "state_dir": str(state.root),
         "backend_url": redact_url(state.backend_url),
+        "database_url": redact_db_url(store_url(config, state)),
         "passphrase_file": str(state.passphrase_file),
         "passphrase": "generated once into the state directory"
         if state.passphrase_generated
@@ -59,6 +62,7 @@ def check_command(
     stdout.print(f"[green]ok[/] {escape(plan['config'])} (sha256 {plan['sha256'][:12]})")
     stdout.print(f"state directory: {escape(plan['state_dir'])}")
     stdout.print(f"backend: {escape(plan['backend_url'])}")
+    stdout.print(f"audit store: {escape(plan['database_url'])}")
     stdout.print(f"passphrase: {escape(plan['passphrase_file'])} ({plan['passphrase']})")
     stdout.print(f"max parallel engine runs: {plan['max_parallel']}\n")
     table = Table(box=None, pad_edge=False, header_style="bold")

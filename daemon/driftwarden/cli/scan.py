@@ -13,11 +13,10 @@ from rich.table import Table
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
 from driftwarden.config import StackConfig
-from driftwarden.engine import Engine
 from driftwarden.errors import UsageError
 from driftwarden.model import Check, CheckStatus
+from driftwarden.service.runtime import Runtime
 from driftwarden.service.scan import CheckResult, exit_code, scan, select_stacks
-from driftwarden.statedir import StateDir
 
 
 class CheckChoice(StrEnum):
@@ -60,8 +59,8 @@ def scan_command(
         if check is None
         else (list(Check) if check is CheckChoice.BOTH else [Check(check.value)])
     )
-    state = StateDir.for_config(config)
-    engine = Engine(config.daemon.pulumi_bin)
+    runtime = Runtime.open(config)
+    _ = runtime.engine  # fail fast, before recording anything, when there is no engine
 
     if stdout.is_terminal and not as_json:
         with stderr.status("starting the Pulumi engine…") as status:
@@ -69,9 +68,9 @@ def scan_command(
             def progress(stack: StackConfig, check: Check, message: str) -> None:
                 status.update(f"[bold]{escape(stack.name)}[/] {check.value}: {escape(message)}")
 
-            results = scan(state, engine, stacks, checks, progress)
+            results = scan(runtime, stacks, checks, progress=progress)
     else:
-        results = scan(state, engine, stacks, checks)
+        results = scan(runtime, stacks, checks)
 
     if as_json:
         print_json({"results": [result.to_dict() for result in results]})

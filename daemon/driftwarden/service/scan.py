@@ -10,10 +10,13 @@ from typing import Any
 
 from driftwarden.config import Config, StackConfig
 from driftwarden.drift import extract_changes
-from driftwarden.engine import Engine, EngineError, EngineTarget, project_name
+from driftwarden.engine import EngineError, EngineTarget, project_name
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, ResourceChange
+from driftwarden.service.runtime import Runtime
 from driftwarden.statedir import StateDir
+from driftwarden.store.findings import FindingTransition, apply_check
+from driftwarden.store.operations import OperationStart, finish_operation, start_operation
 
 Progress = Callable[[str], None]
 
@@ -37,6 +40,7 @@ class CheckResult:
     error_kind: str | None = None
     cli_version: str | None = None
     changes: list[ResourceChange] = field(default_factory=list)
+    transitions: list[FindingTransition] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """SPEC.md's `scan --json` result shape."""
@@ -71,12 +75,14 @@ def select_stacks(config: Config, names: Sequence[str]) -> list[StackConfig]:
 
 
 def run_check(
-    engine: Engine,
+    runtime: Runtime,
     stack: StackConfig,
-    state: StateDir,
     check: Check,
+    *,
+    trigger: str = "cli",
     progress: Progress | None = None,
 ) -> CheckResult:
+    """Run one check and record it: `running` first, then its end, changes and findings."""
     started = datetime.now(UTC)
     result = CheckResult(
         stack=stack.name,
@@ -87,29 +93,65 @@ def run_check(
         operation_id=new_operation_id(started),
         started_at=started,
     )
+    audit = runtime.store.audit
+    with runtime.store.write() as session:
+        start_operation(
+            session,
+            audit,
+            OperationStart(
+                id=result.operation_id, stack=stack.name, project=result.project,
+                pulumi_stack=stack.stack, kind=check.value, trigger=trigger,
+                actor=runtime.actor, started_at=started,
+            ),
+        )  # fmt: skip
     try:
-        run = engine.run_check(engine_target(stack, state), check, progress)
+        run = runtime.engine.run_check(engine_target(stack, runtime.state), check, progress)
     except DriftwardenError as exc:
         result.error = str(exc)
         result.error_kind = exc.kind.value if isinstance(exc, EngineError) else "error"
+        with runtime.store.write() as session:
+            finish_operation(
+                session, audit, result.operation_id, status="failed", outcome="error",
+                error=result.error, error_kind=result.error_kind,
+            )  # fmt: skip
         result.duration_seconds = (datetime.now(UTC) - started).total_seconds()
         return result
+    except BaseException:
+        # Ctrl-C or a crash: the operation must not stay `running`.
+        with runtime.store.write() as session:
+            finish_operation(
+                session, audit, result.operation_id, status="cancelled", outcome="error",
+                error="stopped before the engine finished", error_kind="cancelled",
+            )  # fmt: skip
+        raise
     result.changes = extract_changes(run.events, stack.sensitive_paths)
     result.status = CheckStatus.for_changes(check, bool(result.changes))
-    result.duration_seconds = run.duration_seconds
     result.cli_version = run.cli_version
+    finished = datetime.now(UTC)
+    with runtime.store.write() as session:
+        finish_operation(
+            session, audit, result.operation_id, status="succeeded",
+            outcome=result.status.value, changes=result.changes, cli_version=run.cli_version,
+            finished_at=finished,
+        )  # fmt: skip
+        result.transitions = apply_check(
+            session, audit, stack=stack.name, check=check.value,
+            operation_id=result.operation_id, actor=runtime.actor, changes=result.changes,
+            seen_at=finished,
+        )  # fmt: skip
+    result.duration_seconds = (finished - started).total_seconds()
     return result
 
 
 def scan(
-    state: StateDir,
-    engine: Engine,
+    runtime: Runtime,
     stacks: Sequence[StackConfig],
     checks: Sequence[Check] | None = None,
+    *,
+    trigger: str = "cli",
     progress: Callable[[StackConfig, Check, str], None] | None = None,
 ) -> list[CheckResult]:
     """Each selected stack's checks (or `checks`, when given), in config order."""
-    state.ensure()
     results = []
     for stack in stacks:
         for check in checks or stack.checks:
@@ -119,7 +161,7 @@ def scan(
                     progress(stack, check, message)
 
             report("starting")
-            results.append(run_check(engine, stack, state, check, report))
+            results.append(run_check(runtime, stack, check, trigger=trigger, progress=report))
     return results
 
 

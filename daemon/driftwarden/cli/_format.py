@@ -1,0 +1,38 @@
+"""Shared rendering: UTC timestamps, values, tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+VALUE_WIDTH = 48
+
+
+def iso(value: datetime | None) -> str | None:
+    """RFC 3339 UTC with a Z, seconds precision: the form tables and JSON share."""
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def short_value(value: Any, secret: bool = False) -> str:
+    if secret:
+        return "[secret]"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    out = Table(box=None, pad_edge=False, header_style="bold")
+    for column in columns:
+        out.add_column(column, overflow="fold")
+    for row in rows:
+        out.add_row(*(escape("" if cell is None else str(cell)) for cell in row))
+    return out
+
+
+def resource_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]

@@ -1,0 +1,62 @@
+"""`driftwarden db upgrade|prune`: schema migrations and retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
+from driftwarden.errors import UsageError
+from driftwarden.schedule import parse_duration
+from driftwarden.service.runtime import Runtime
+from driftwarden.store.db import redact_db_url, upgrade
+from driftwarden.store.queries import prune
+
+db_app = typer.Typer(help="Manage the audit store.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+@handle_errors
+def upgrade_command(ctx: typer.Context) -> None:
+    """Apply pending schema migrations (also done automatically on start)."""
+    runtime = Runtime.open(app_state(ctx).load())  # opening migrates
+    revision = upgrade(runtime.store)
+    stdout.print(f"schema at revision {revision} ({redact_db_url(runtime.store.url)})")
+
+
+@db_app.command("prune")
+@handle_errors
+def prune_command(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Age, e.g. 180d, 12h.", show_default=False)
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Delete old operations and their changes; never audit events or open findings."""
+    try:
+        age = timedelta(seconds=parse_duration(older_than))
+    except ValueError as exc:
+        raise UsageError(f"--older-than: {exc}") from None
+    runtime = Runtime.open(app_state(ctx).load())
+    cutoff = datetime.now(UTC) - age
+    with runtime.store.write() as session:
+        result = prune(session, older_than=cutoff)
+        runtime.store.audit.append(
+            session,
+            actor=runtime.actor,
+            action="store.pruned",
+            details={"older_than": cutoff.isoformat(), "operations": result.operations,
+                     "resource_changes": result.resource_changes,
+                     "property_changes": result.property_changes},
+        )  # fmt: skip
+    data = {"cutoff": cutoff.isoformat(), **result.__dict__}
+    if as_json:
+        print_json(data)
+    else:
+        stdout.print(
+            f"pruned {result.operations} operations, {result.resource_changes} resource and "
+            f"{result.property_changes} property changes started before {cutoff:%Y-%m-%dT%H:%M:%SZ}"
+        )

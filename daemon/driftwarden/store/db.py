@@ -1,0 +1,243 @@
+"""Opening the audit store: engine, per-dialect connection setup, sessions, migrations.
+
+SQLite (the default) runs in WAL mode so readers never block the writer, and every write
+transaction starts with `BEGIN IMMEDIATE`: the audit chain reads its head before it
+appends, and only a write lock taken *before* that read serializes appenders across
+processes. pysqlite's own transaction handling is switched off so that we, not the
+driver, decide when and how a transaction begins (SQLAlchemy's documented recipe).
+PostgreSQL goes through psycopg 3; there the chain serializes with an advisory lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Session
+
+from driftwarden.errors import DriftwardenError
+from driftwarden.store.audit import WRITE_SESSION, AuditChain
+
+Dialect = Literal["sqlite", "postgresql"]
+
+DB_FILENAME = "driftwarden.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+_BEGIN_OPTION = "driftwarden_begin"
+# Serializes concurrent `upgrade`s of one PostgreSQL database (any constant will do;
+# it only has to differ from the audit chain's lock).
+_MIGRATION_LOCK = 0x6472_6966_7477_6D01
+URL_HINT = "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def _json_serializer(value: Any) -> str:
+    # Sorted and compact, as the audit chain hashes details: `verify` can then hash the
+    # stored text as is (it falls back to re-serializing when the text differs).
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except TypeError:  # keys of mixed types cannot be sorted; the chain re-serializes
+        return json.dumps(value, separators=(",", ":"))
+
+
+def default_store_url(state_dir: Path) -> str:
+    return f"sqlite:///{state_dir / DB_FILENAME}"
+
+
+def redact_db_url(url: str | URL) -> str:
+    """The URL without its password (also a `password=` query parameter), for messages."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        # Not parseable: hide whatever sits between "user:" and "@" the crude way.
+        return re.sub(r":[^:@/]*@", ":***@", str(url))
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "***"})
+    return parsed.render_as_string(hide_password=True)
+
+
+@dataclass
+class Store:
+    engine: sqlalchemy.Engine
+    url: str = field(repr=False)  # may hold a password: show redact_db_url(url) instead
+    dialect: Dialect
+    audit: AuditChain = field(repr=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back on error.
+
+        The transaction (and on SQLite the database write lock) starts right here, not
+        at the first statement, so everything read inside the block is current.
+        """
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.info[WRITE_SESSION] = True
+            with session.begin():
+                session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+                yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read transaction (a consistent snapshot on SQLite WAL); never committed."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, audit_key: bytes, *, migrate: bool = True) -> Store:
+    """Connect (and by default migrate to the newest schema); errors are one clear line."""
+    dialect, engine = _create_engine(url)
+    store = Store(engine=engine, url=engine.url.render_as_string(hide_password=False),
+                  dialect=dialect, audit=AuditChain(audit_key))  # fmt: skip
+    try:
+        if migrate:
+            upgrade(store)
+        else:
+            try:
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT 1")
+            except DBAPIError as exc:
+                raise _connect_error(engine.url, exc) from None
+    except BaseException:
+        engine.dispose()
+        raise
+    return store
+
+
+def upgrade(store_or_url: Store | str) -> str:
+    """Migrate the schema to the newest revision; returns that revision."""
+    if isinstance(store_or_url, str):
+        _, engine = _create_engine(store_or_url)
+        try:
+            return _upgrade(engine)
+        finally:
+            engine.dispose()
+    return _upgrade(store_or_url.engine)
+
+
+def _upgrade(engine: sqlalchemy.Engine) -> str:
+    # Imported here: Alembic is only needed when migrating.
+    from driftwarden.store.migrations import run_upgrade
+
+    try:
+        # One transaction for the whole upgrade, locked first, so that processes starting
+        # together migrate once: the others wait, then find the schema at head.
+        connection = engine.connect().execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        with connection, connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.execute(
+                    sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": _MIGRATION_LOCK},
+                )
+            return run_upgrade(connection)
+    except DBAPIError as exc:
+        raise _connect_error(engine.url, exc) from None
+
+
+def _create_engine(url: str) -> tuple[Dialect, sqlalchemy.Engine]:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DriftwardenError(
+            f"audit store URL {redact_db_url(url)!r} is not a database URL", hint=URL_HINT
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return "sqlite", _sqlite_engine(parsed)
+    if backend in ("postgresql", "postgres"):
+        if parsed.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
+            raise DriftwardenError(
+                f"audit store URL {redact_db_url(parsed)}: driver "
+                f"{parsed.get_driver_name()!r} is not supported",
+                hint="use postgresql:// or postgresql+psycopg:// (psycopg 3)",
+            )
+        return "postgresql", _postgresql_engine(parsed.set(drivername="postgresql+psycopg"))
+    raise DriftwardenError(
+        f"audit store URL {redact_db_url(parsed)}: {backend!r} databases are not supported",
+        hint=URL_HINT,
+    )
+
+
+def _sqlite_engine(url: URL) -> sqlalchemy.Engine:
+    if url.database and url.database != ":memory:":
+        path = Path(url.database)
+        if not path.parent.is_dir():
+            raise DriftwardenError(
+                f"cannot open audit store {redact_db_url(url)}: directory {path.parent} "
+                "does not exist",
+                hint="create it, or point [daemon] database_url at a writable directory",
+            )
+    try:
+        engine = sqlalchemy.create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            json_serializer=_json_serializer,
+        )
+    except (ArgumentError, NoSuchModuleError, TypeError) as exc:
+        raise DriftwardenError(
+            f"cannot open audit store {redact_db_url(url)}: {exc}", hint=URL_HINT
+        ) from None
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # The driver must not BEGIN on its own (it would be a DEFERRED begin, too late
+        # for the chain and never before SELECTs): `_on_begin` does it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+        finally:
+            cursor.close()
+        if mode and str(mode[0]).lower() not in ("wal", "memory"):
+            raise DriftwardenError(f"audit store {redact_db_url(url)}: WAL mode unavailable")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sqlalchemy.Connection) -> None:
+        immediate = connection.get_execution_options().get(_BEGIN_OPTION) == "IMMEDIATE"
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgresql_engine(url: URL) -> sqlalchemy.Engine:
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query and "PGCONNECT_TIMEOUT" not in os.environ:
+        # libpq waits forever for an unreachable host by default.
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    try:
+        return sqlalchemy.create_engine(
+            url,
+            connect_args=connect_args,
+            json_serializer=_json_serializer,
+            pool_pre_ping=True,
+        )
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise DriftwardenError(
+            f"cannot open audit store {redact_db_url(url)}: {exc}", hint=URL_HINT
+        ) from None
+
+
+def _connect_error(url: URL, exc: DBAPIError) -> DriftwardenError:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if url.get_backend_name() == "sqlite":
+        hint = (
+            f"check that {url.database} is a SQLite database in a directory writable by "
+            f"uid {os.getuid()}"
+        )
+    else:
+        hint = "check that the server runs and accepts this user, and [daemon] database_url"
+    return DriftwardenError(f"cannot open audit store {redact_db_url(url)}: {reason}", hint=hint)

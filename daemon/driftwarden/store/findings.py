@@ -1,0 +1,162 @@
+"""The finding lifecycle: opened, seen again, changed, resolved. Each transition is audited.
+
+A finding is one differing (stack, check, resource, property); a resource that is
+deleted or created as a whole is one finding with path "". Only successful checks feed
+this: a failed check resolves nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlmodel import Session, col, select
+
+from driftwarden.model import ResourceChange
+from driftwarden.store.audit import AuditChain
+from driftwarden.store.models import Finding
+
+TransitionKind = Literal["opened", "changed", "resolved"]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One differing property (or whole resource) as a check saw it."""
+
+    urn: str
+    type: str
+    change: str
+    path: str
+    kind: str
+    expected: Any
+    actual: Any
+    secret: bool
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        return (self.change, self.kind, self.expected, self.actual, self.secret)
+
+
+@dataclass(frozen=True)
+class FindingTransition:
+    kind: TransitionKind
+    finding_id: str
+    stack: str
+    check: str
+    urn: str
+    path: str
+    expected: Any
+    actual: Any
+    secret: bool
+    previous: dict[str, Any] | None = None  # for "changed": the values before
+
+    def details(self) -> dict[str, Any]:
+        data = {
+            "finding_id": self.finding_id,
+            "check": self.check,
+            "urn": self.urn,
+            "path": self.path,
+            "expected": self.expected,
+            "actual": self.actual,
+            "secret": self.secret,
+        }
+        if self.previous is not None:
+            data["previous"] = self.previous
+        return data
+
+
+def observations(changes: Sequence[ResourceChange]) -> Iterator[Observation]:
+    for change in changes:
+        if not change.properties:
+            yield Observation(change.urn, change.type, change.change, "", "", None, None, False)
+        for prop in change.properties:
+            yield Observation(
+                change.urn, change.type, change.change, prop.path, prop.kind,
+                prop.expected, prop.actual, prop.secret,
+            )  # fmt: skip
+
+
+def new_finding_id() -> str:
+    return f"fd-{secrets.token_hex(8)}"
+
+
+def apply_check(
+    session: Session,
+    audit: AuditChain,
+    *,
+    stack: str,
+    check: str,
+    operation_id: str,
+    actor: str,
+    changes: Sequence[ResourceChange],
+    seen_at: datetime,
+) -> list[FindingTransition]:
+    """Fold one successful check's changes into the open findings of (stack, check)."""
+    open_findings = {
+        (finding.urn, finding.path): finding
+        for finding in session.exec(
+            select(Finding).where(
+                Finding.stack == stack, Finding.check == check, col(Finding.resolved_at).is_(None)
+            )
+        )
+    }
+    transitions: list[FindingTransition] = []
+    seen: set[tuple[str, str]] = set()
+    for obs in observations(changes):
+        key = (obs.urn, obs.path)
+        if key in seen:
+            continue
+        seen.add(key)
+        finding = open_findings.get(key)
+        if finding is None:
+            finding = Finding(
+                id=new_finding_id(), stack=stack, check=check, urn=obs.urn, type=obs.type,
+                change=obs.change, path=obs.path, kind=obs.kind, expected=obs.expected,
+                actual=obs.actual, secret=obs.secret, first_seen=seen_at, last_seen=seen_at,
+                occurrences=1, first_operation_id=operation_id, last_operation_id=operation_id,
+            )  # fmt: skip
+            session.add(finding)
+            transitions.append(_transition("opened", finding))
+            continue
+        finding.last_seen = seen_at
+        finding.occurrences += 1
+        finding.last_operation_id = operation_id
+        before = (finding.change, finding.kind, finding.expected, finding.actual, finding.secret)
+        if before != obs.values:
+            previous = {"change": finding.change, "kind": finding.kind,
+                        "expected": finding.expected, "actual": finding.actual}  # fmt: skip
+            finding.change, finding.kind = obs.change, obs.kind
+            finding.expected, finding.actual, finding.secret = obs.expected, obs.actual, obs.secret
+            transitions.append(_transition("changed", finding, previous))
+        session.add(finding)
+    for key, finding in open_findings.items():
+        if key not in seen:
+            finding.resolved_at = seen_at
+            finding.last_operation_id = operation_id
+            session.add(finding)
+            transitions.append(_transition("resolved", finding))
+    for transition in transitions:
+        audit.append(
+            session,
+            actor=actor,
+            action=f"finding.{transition.kind}",
+            stack=stack,
+            operation_id=operation_id,
+            outcome=transition.kind,
+            details=transition.details(),
+            time=seen_at,
+        )
+    return transitions
+
+
+def _transition(
+    kind: TransitionKind, finding: Finding, previous: dict[str, Any] | None = None
+) -> FindingTransition:
+    return FindingTransition(
+        kind=kind, finding_id=finding.id, stack=finding.stack, check=finding.check,
+        urn=finding.urn, path=finding.path, expected=finding.expected, actual=finding.actual,
+        secret=finding.secret, previous=previous,
+    )  # fmt: skip

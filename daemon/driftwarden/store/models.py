@@ -1,0 +1,158 @@
+"""The audit store's tables (SQLModel). Only the store package knows SQL.
+
+Timestamps are timezone-aware UTC (`UtcDateTime`: SQLite keeps no zone, so values are
+normalised to UTC on the way in and marked UTC on the way out). JSON values are JSON
+columns. Schema changes go through Alembic (store/migrations); keep both in step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, String, Text, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Operation(SQLModel, table=True):
+    """One engine run (a check or a remediation step): who, what, when, outcome."""
+
+    __tablename__ = "operations"
+    __table_args__ = (
+        Index("ix_operations_stack_started", "stack", "started_at"),
+        Index("ix_operations_stack_kind_started", "stack", "kind", "started_at"),
+        Index("ix_operations_started", "started_at"),
+        Index("ix_operations_status", "status"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    stack: str = Field(max_length=100)
+    project: str = Field(default="", max_length=200)
+    pulumi_stack: str = Field(default="", max_length=200)
+    kind: str = Field(max_length=32)  # drift | code | (later) remediation kinds
+    trigger: str = Field(max_length=32)  # cli | schedule | request | remediation
+    actor: str = Field(max_length=200)  # user@host for the CLI, "daemon" for schedules
+    status: str = Field(
+        max_length=32
+    )  # running | succeeded | failed | timed_out | cancelled | interrupted
+    outcome: str | None = Field(
+        default=None, max_length=32
+    )  # in_sync | drifted | changes_pending | error
+    started_at: datetime = Field(sa_type=UtcDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    duration_ms: int | None = Field(default=None, sa_type=BigInteger)
+    resource_changes: int = 0
+    property_changes: int = 0
+    error: str | None = Field(default=None, sa_type=Text)
+    error_kind: str | None = Field(default=None, max_length=64)
+    cli_version: str | None = Field(default=None, max_length=32)
+    host: str = Field(default="", max_length=200)
+    pid: int | None = None
+
+
+class ResourceChangeRow(SQLModel, table=True):
+    __tablename__ = "resource_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    operation_id: str = Field(foreign_key="operations.id", index=True, max_length=64)
+    urn: str = Field(sa_type=Text)
+    type: str = Field(max_length=300)
+    change: str = Field(max_length=16)
+
+
+class PropertyChangeRow(SQLModel, table=True):
+    __tablename__ = "property_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    resource_change_id: int = Field(foreign_key="resource_changes.id", index=True)
+    path: str = Field(sa_type=Text)
+    kind: str = Field(max_length=32)
+    expected: Any = Field(default=None, sa_type=JSON)  # "[secret]" when secret
+    actual: Any = Field(default=None, sa_type=JSON)
+    secret: bool = False
+
+
+class Finding(SQLModel, table=True):
+    """The lifecycle of one drifted property (or a whole deleted resource, path "")."""
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index("ix_findings_stack_resolved", "stack", "resolved_at"),
+        # At most one open finding per (stack, check, resource, property).
+        Index(
+            "ux_findings_open",
+            "stack",
+            "check",
+            "urn",
+            "path",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    stack: str = Field(max_length=100)
+    check: str = Field(max_length=16)
+    urn: str = Field(sa_type=Text)
+    type: str = Field(max_length=300)
+    change: str = Field(max_length=16)  # update | delete | create | replace
+    path: str = Field(default="", sa_type=Text)
+    kind: str = Field(default="", max_length=32)
+    expected: Any = Field(default=None, sa_type=JSON)
+    actual: Any = Field(default=None, sa_type=JSON)
+    secret: bool = False
+    first_seen: datetime = Field(sa_type=UtcDateTime)
+    last_seen: datetime = Field(sa_type=UtcDateTime)
+    occurrences: int = 1
+    resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    first_operation_id: str = Field(max_length=64)
+    last_operation_id: str = Field(max_length=64)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of the tamper-evident chain: hash = HMAC(key, prev_hash ‖ canonical event)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_stack_time", "stack", "time"),
+        Index("ix_audit_time", "time"),
+        Index("ix_audit_action_seq", "action", "seq"),
+    )
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    time: datetime = Field(sa_type=UtcDateTime)
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    stack: str | None = Field(default=None, max_length=100)
+    operation_id: str | None = Field(default=None, max_length=64)
+    outcome: str | None = Field(default=None, max_length=32)
+    details: Any = Field(default_factory=dict, sa_type=JSON)
+    prev_hash: str = Field(sa_type=String(64))
+    hash: str = Field(sa_type=String(64))

@@ -1,0 +1,191 @@
+"""Recording operations: a `running` row when the engine starts, the end and the changes
+when it finishes, and `interrupted` for runs whose process died. Each step is audited."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from driftwarden.model import ResourceChange
+from driftwarden.store.audit import AuditChain
+from driftwarden.store.models import (
+    Operation,
+    PropertyChangeRow,
+    ResourceChangeRow,
+    utcnow,
+)
+
+FINAL_STATUSES = ("succeeded", "failed", "timed_out", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True)
+class OperationStart:
+    id: str
+    stack: str
+    project: str
+    pulumi_stack: str
+    kind: str  # the check (drift | code), later remediation kinds
+    trigger: str  # cli | schedule | request | remediation
+    actor: str
+    started_at: datetime
+
+
+def start_operation(session: Session, audit: AuditChain, start: OperationStart) -> Operation:
+    operation = Operation(
+        id=start.id,
+        stack=start.stack,
+        project=start.project,
+        pulumi_stack=start.pulumi_stack,
+        kind=start.kind,
+        trigger=start.trigger,
+        actor=start.actor,
+        status="running",
+        started_at=start.started_at,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+    )
+    session.add(operation)
+    audit.append(
+        session,
+        actor=start.actor,
+        action="operation.started",
+        stack=start.stack,
+        operation_id=start.id,
+        details={
+            "kind": start.kind,
+            "trigger": start.trigger,
+            "project": start.project,
+            "pulumi_stack": start.pulumi_stack,
+        },
+        time=start.started_at,
+    )
+    return operation
+
+
+def finish_operation(
+    session: Session,
+    audit: AuditChain,
+    operation_id: str,
+    *,
+    status: str,
+    outcome: str | None,
+    changes: Sequence[ResourceChange] = (),
+    error: str | None = None,
+    error_kind: str | None = None,
+    cli_version: str | None = None,
+    finished_at: datetime | None = None,
+) -> Operation:
+    operation = session.get(Operation, operation_id)
+    if operation is None:
+        raise LookupError(f"no operation {operation_id}")
+    finished = finished_at or utcnow()
+    operation.status = status
+    operation.outcome = outcome
+    operation.finished_at = finished
+    operation.duration_ms = int((finished - operation.started_at).total_seconds() * 1000)
+    operation.error = error
+    operation.error_kind = error_kind
+    operation.cli_version = cli_version
+    operation.resource_changes = len(changes)
+    operation.property_changes = sum(len(change.properties) for change in changes)
+    for change in changes:
+        row = ResourceChangeRow(
+            operation_id=operation_id, urn=change.urn, type=change.type, change=change.change
+        )
+        session.add(row)
+        session.flush()  # the row's id, for its properties
+        assert row.id is not None
+        session.add_all(
+            PropertyChangeRow(
+                resource_change_id=row.id,
+                path=prop.path,
+                kind=prop.kind,
+                expected=prop.expected,
+                actual=prop.actual,
+                secret=prop.secret,
+            )
+            for prop in change.properties
+        )
+    session.add(operation)
+    audit.append(
+        session,
+        actor=operation.actor,
+        action="operation.finished",
+        stack=operation.stack,
+        operation_id=operation_id,
+        outcome=outcome or status,
+        details={
+            "kind": operation.kind,
+            "status": status,
+            "outcome": outcome,
+            "resource_changes": operation.resource_changes,
+            "property_changes": operation.property_changes,
+            "duration_ms": operation.duration_ms,
+            "error": error,
+        },
+        time=finished,
+    )
+    return operation
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def recover_interrupted(session: Session, audit: AuditChain, actor: str) -> list[Operation]:
+    """Operations left `running` by a dead process on this host become `interrupted`.
+
+    Runs of other hosts are left alone: whether their process lives cannot be told here.
+    """
+    host = socket.gethostname()
+    stale = session.exec(
+        select(Operation).where(Operation.status == "running", Operation.host == host)
+    ).all()
+    recovered = []
+    now = utcnow()
+    for operation in stale:
+        if operation.pid is not None and operation.pid != os.getpid():
+            if _process_alive(operation.pid):
+                continue
+        elif operation.pid == os.getpid():
+            continue
+        operation.status = "interrupted"
+        operation.outcome = "error"
+        operation.finished_at = now
+        operation.duration_ms = int((now - operation.started_at).total_seconds() * 1000)
+        operation.error = f"the process running it (pid {operation.pid} on {host}) died"
+        operation.error_kind = "interrupted"
+        session.add(operation)
+        audit.append(
+            session,
+            actor=actor,
+            action="operation.interrupted",
+            stack=operation.stack,
+            operation_id=operation.id,
+            outcome="interrupted",
+            details={
+                "pid": operation.pid,
+                "host": host,
+                "started_at": operation.started_at.isoformat(),
+            },
+            time=now,
+        )
+        recovered.append(operation)
+    return recovered
+
+
+def running_operations(session: Session) -> Sequence[Operation]:
+    return session.exec(
+        select(Operation).where(Operation.status == "running").order_by(col(Operation.started_at))
+    ).all()
