@@ -79,6 +79,8 @@ class StackConfig(_Model):
     stack: str = Field(min_length=1)
     checks: tuple[Check, ...] = (Check.DRIFT, Check.CODE)
     schedule: ScheduleField | None = None
+    # Spread interval schedules by up to ± this much (runs land at random in the window).
+    jitter: DurationSeconds | None = None
     timeout: DurationSeconds | None = None
     # Property paths (globs) whose values are always redacted, secret or not.
     sensitive_paths: tuple[str, ...] = ()

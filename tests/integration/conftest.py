@@ -16,7 +16,7 @@ import pytest
 
 from driftwarden.config import load_config
 from driftwarden.engine import Engine
-from driftwarden.service.scan import engine_target
+from driftwarden.service.runtime import engine_target
 from driftwarden.statedir import ENV_STATE_DIR, StateDir
 from tests.conftest import REPO
 
@@ -52,6 +52,22 @@ class DemoStack:
     files: Path
     pulumi_stack: str = "dev"
     checks: tuple[str, ...] = ("drift", "code")
+    schedule: str | None = None
+    timeout: str | None = None
+
+    def toml(self) -> str:
+        lines = [
+            "[[stacks]]",
+            f'name = "{self.name}"',
+            f'project_dir = "{self.workdir}"',
+            f'stack = "{self.pulumi_stack}"',
+            f"checks = {json.dumps(list(self.checks))}",
+        ]
+        if self.schedule:
+            lines.append(f'schedule = "{self.schedule}"')
+        if self.timeout:
+            lines.append(f'timeout = "{self.timeout}"')
+        return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -70,13 +86,9 @@ class Fleet:
         return self.root / "driftwarden.toml"
 
     def write_config(self, extra: str = "") -> None:
-        entries = [
-            f'[[stacks]]\nname = "{s.name}"\nproject_dir = "{s.workdir}"\n'
-            f'stack = "{s.pulumi_stack}"\nchecks = {json.dumps(list(s.checks))}\n'
-            for s in self.stacks
-        ]
         self.config_path.write_text(
-            f'[daemon]\nstate_dir = "{self.state_dir}"\n{extra}\n' + "\n".join(entries)
+            f'[daemon]\nstate_dir = "{self.state_dir}"\n{extra}\n'
+            + "\n".join(stack.toml() for stack in self.stacks)
         )
 
     def environment(self, stack: DemoStack) -> dict[str, str]:
@@ -108,7 +120,11 @@ class Fleet:
         return result
 
     def add(
-        self, name: str, checks: tuple[str, ...] = ("drift", "code"), pulumi_stack: str = "dev"
+        self,
+        name: str,
+        checks: tuple[str, ...] = ("drift", "code"),
+        pulumi_stack: str = "dev",
+        **options: str,
     ) -> DemoStack:
         """Copy the demo project, deploy it with the real CLI, and add it to the config."""
         workdir = self.root / name / "project"
@@ -122,6 +138,7 @@ class Fleet:
             files=self.root / name / "files",
             pulumi_stack=pulumi_stack,
             checks=checks,
+            **options,
         )
         self.stacks.append(stack)
         self.write_config()

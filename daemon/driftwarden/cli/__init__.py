@@ -15,8 +15,10 @@ from driftwarden.cli.db import db_app
 from driftwarden.cli.drift_show import drift_app
 from driftwarden.cli.history import history_command
 from driftwarden.cli.pulumi_env import pulumi_env_command
+from driftwarden.cli.run import run_command
 from driftwarden.cli.scan import scan_command
 from driftwarden.cli.status import status_command
+from driftwarden.cli.trigger import trigger_command
 
 app = typer.Typer(
     name="driftwarden",
@@ -54,6 +56,8 @@ def root(
 
 
 app.command("scan")(scan_command)
+app.command("run")(run_command)
+app.command("trigger")(trigger_command)
 app.command("status")(status_command)
 app.command("history")(history_command)
 app.add_typer(drift_app, name="drift")

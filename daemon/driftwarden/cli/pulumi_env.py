@@ -9,7 +9,7 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors
 from driftwarden.engine import Engine
-from driftwarden.service.scan import engine_target
+from driftwarden.service.runtime import engine_target
 from driftwarden.statedir import StateDir
 
 

@@ -46,6 +46,10 @@ def scan_command(
         typer.Option("--check", help="Which check to run (default: each stack's own checks)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print SPEC.md's JSON document.")] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="Fail at once if another process is scanning a stack."),
+    ] = False,
 ) -> None:
     """Run checks now, print the differences, exit 3 if any were found."""
     if all_stacks and names:
@@ -68,9 +72,9 @@ def scan_command(
             def progress(stack: StackConfig, check: Check, message: str) -> None:
                 status.update(f"[bold]{escape(stack.name)}[/] {check.value}: {escape(message)}")
 
-            results = scan(runtime, stacks, checks, progress=progress)
+            results = scan(runtime, stacks, checks, progress=progress, wait=not no_wait)
     else:
-        results = scan(runtime, stacks, checks)
+        results = scan(runtime, stacks, checks, wait=not no_wait)
 
     if as_json:
         print_json({"results": [result.to_dict() for result in results]})

@@ -18,6 +18,8 @@ class EngineErrorKind(StrEnum):
     PASSPHRASE = "passphrase"
     BACKEND_UNREACHABLE = "backend_unreachable"
     LOCKED = "locked"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
     ENGINE_ERROR = "engine_error"
 
 

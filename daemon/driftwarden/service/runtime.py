@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import getpass
 import socket
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from sqlmodel import col, select
 
-from driftwarden.config import Config
-from driftwarden.engine import Engine
+from driftwarden.config import Config, StackConfig
+from driftwarden.engine import CheckRun, Engine, EngineTarget
+from driftwarden.engine.isolated import IsolatedEngine
+from driftwarden.engine.runner import Progress
+from driftwarden.model import Check
 from driftwarden.statedir import StateDir
 from driftwarden.store.audit import load_audit_key
 from driftwarden.store.db import Store, default_store_url, open_store
@@ -33,6 +38,18 @@ def cli_actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def engine_target(stack: StackConfig, state: StateDir) -> EngineTarget:
+    return EngineTarget(
+        name=stack.name,
+        project_dir=stack.project_dir,
+        stack=stack.stack,
+        backend_url=state.backend_url,
+        passphrase_file=state.passphrase_file,
+        pulumi_home=state.pulumi_home,
+        env=stack.env,
+    )
+
+
 def store_url(config: Config, state: StateDir) -> str:
     return config.daemon.database_url or default_store_url(state.root)
 
@@ -43,14 +60,16 @@ class Runtime:
     state: StateDir
     store: Store
     actor: str
+    # Run each check in its own process group (timeouts, clean shutdown): the daemon.
+    isolated: bool = False
     _engine: Engine | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, config: Config, *, actor: str | None = None) -> Runtime:
+    def open(cls, config: Config, *, actor: str | None = None, isolated: bool = False) -> Runtime:
         state = StateDir.for_config(config)
         state.ensure()
         store = open_store(store_url(config, state), load_audit_key(state.root))
-        runtime = cls(config, state, store, actor or cli_actor())
+        runtime = cls(config, state, store, actor or cli_actor(), isolated)
         runtime._record_startup()
         return runtime
 
@@ -58,7 +77,35 @@ class Runtime:
     def engine(self) -> Engine:
         return self._engine or Engine(self.config.daemon.pulumi_bin)
 
+    @cached_property
+    def isolated_engine(self) -> IsolatedEngine:
+        return IsolatedEngine(self.config.daemon.pulumi_bin)
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.state.root / "locks"
+
+    def run_engine(
+        self,
+        stack: StackConfig,
+        check: Check,
+        progress: Progress | None,
+        cancel: threading.Event | None,
+    ) -> CheckRun:
+        target = engine_target(stack, self.state)
+        if self.isolated:
+            return self.isolated_engine.run_check(
+                target, check, progress, timeout=self.config.timeout_of(stack), cancel=cancel
+            )
+        return self.engine.run_check(target, check, progress)
+
     def _record_startup(self) -> None:
+        self.record_config()
+        with self.store.write() as session:
+            recover_interrupted(session, self.store.audit, self.actor)
+
+    def record_config(self) -> None:
+        """Audit `config.loaded` with the file's hash, when it differs from the last one."""
         with self.store.write() as session:
             last = session.exec(
                 select(AuditEvent)
@@ -74,4 +121,3 @@ class Runtime:
                     action="config.loaded",
                     details={"path": source, "sha256": self.config.digest},
                 )
-            recover_interrupted(session, self.store.audit, self.actor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,11 +11,12 @@ from typing import Any
 
 from driftwarden.config import Config, StackConfig
 from driftwarden.drift import extract_changes
-from driftwarden.engine import EngineError, EngineTarget, project_name
+from driftwarden.engine import EngineError, EngineErrorKind, project_name
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, ResourceChange
+from driftwarden.service.locks import stack_lock
+from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
-from driftwarden.statedir import StateDir
 from driftwarden.store.findings import FindingTransition, apply_check
 from driftwarden.store.operations import OperationStart, finish_operation, start_operation
 
@@ -56,22 +58,16 @@ class CheckResult:
         }
 
 
-def engine_target(stack: StackConfig, state: StateDir) -> EngineTarget:
-    return EngineTarget(
-        name=stack.name,
-        project_dir=stack.project_dir,
-        stack=stack.stack,
-        backend_url=state.backend_url,
-        passphrase_file=state.passphrase_file,
-        pulumi_home=state.pulumi_home,
-        env=stack.env,
-    )
-
-
 def select_stacks(config: Config, names: Sequence[str]) -> list[StackConfig]:
     if not names:
         return list(config.stacks)
     return [config.stack(name) for name in dict.fromkeys(names)]
+
+
+STATUS_OF_ERROR = {
+    EngineErrorKind.TIMED_OUT.value: "timed_out",
+    EngineErrorKind.CANCELLED.value: "cancelled",
+}
 
 
 def run_check(
@@ -80,9 +76,36 @@ def run_check(
     check: Check,
     *,
     trigger: str = "cli",
+    actor: str | None = None,
     progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    wait: bool = True,
 ) -> CheckResult:
-    """Run one check and record it: `running` first, then its end, changes and findings."""
+    """Run one check and record it: `running` first, then its end, changes and findings.
+
+    Holds the stack's lock for the whole run: one engine operation per stack at a time,
+    across processes (`wait=False` fails fast with StackBusyError instead of waiting).
+    """
+    actor = actor or runtime.actor
+    with stack_lock(
+        runtime.lock_dir,
+        stack.name,
+        wait=wait,
+        on_wait=lambda: progress("waiting for another scan of this stack") if progress else None,
+        cancel=cancel,
+    ):
+        return _run_locked(runtime, stack, check, trigger, actor, progress, cancel)
+
+
+def _run_locked(
+    runtime: Runtime,
+    stack: StackConfig,
+    check: Check,
+    trigger: str,
+    actor: str,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+) -> CheckResult:
     started = datetime.now(UTC)
     result = CheckResult(
         stack=stack.name,
@@ -100,47 +123,71 @@ def run_check(
             audit,
             OperationStart(
                 id=result.operation_id, stack=stack.name, project=result.project,
-                pulumi_stack=stack.stack, kind=check.value, trigger=trigger,
-                actor=runtime.actor, started_at=started,
+                pulumi_stack=stack.stack, kind=check.value, trigger=trigger, actor=actor,
+                started_at=started,
             ),
         )  # fmt: skip
+    logger.info(
+        "operation started",
+        extra={"stack": stack.name, "check": check.value, "operation_id": result.operation_id,
+               "trigger": trigger},
+    )  # fmt: skip
     try:
-        run = runtime.engine.run_check(engine_target(stack, runtime.state), check, progress)
+        run = runtime.run_engine(stack, check, progress, cancel)
     except DriftwardenError as exc:
         result.error = str(exc)
         result.error_kind = exc.kind.value if isinstance(exc, EngineError) else "error"
-        with runtime.store.write() as session:
-            finish_operation(
-                session, audit, result.operation_id, status="failed", outcome="error",
-                error=result.error, error_kind=result.error_kind,
-            )  # fmt: skip
-        result.duration_seconds = (datetime.now(UTC) - started).total_seconds()
+        status = STATUS_OF_ERROR.get(result.error_kind, "failed")
+        _finish(runtime, result, status=status, outcome="error")
         return result
     except BaseException:
         # Ctrl-C or a crash: the operation must not stay `running`.
-        with runtime.store.write() as session:
-            finish_operation(
-                session, audit, result.operation_id, status="cancelled", outcome="error",
-                error="stopped before the engine finished", error_kind="cancelled",
-            )  # fmt: skip
+        result.error, result.error_kind = "stopped before the engine finished", "cancelled"
+        _finish(runtime, result, status="cancelled", outcome="error")
         raise
     result.changes = extract_changes(run.events, stack.sensitive_paths)
     result.status = CheckStatus.for_changes(check, bool(result.changes))
     result.cli_version = run.cli_version
+    _finish(runtime, result, status="succeeded", outcome=result.status.value, actor=actor)
+    return result
+
+
+def _finish(
+    runtime: Runtime,
+    result: CheckResult,
+    *,
+    status: str,
+    outcome: str,
+    actor: str | None = None,
+) -> None:
     finished = datetime.now(UTC)
+    audit = runtime.store.audit
     with runtime.store.write() as session:
         finish_operation(
-            session, audit, result.operation_id, status="succeeded",
-            outcome=result.status.value, changes=result.changes, cli_version=run.cli_version,
-            finished_at=finished,
+            session, audit, result.operation_id, status=status, outcome=outcome,
+            changes=result.changes, error=result.error, error_kind=result.error_kind,
+            cli_version=result.cli_version, finished_at=finished,
         )  # fmt: skip
-        result.transitions = apply_check(
-            session, audit, stack=stack.name, check=check.value,
-            operation_id=result.operation_id, actor=runtime.actor, changes=result.changes,
-            seen_at=finished,
-        )  # fmt: skip
-    result.duration_seconds = (finished - started).total_seconds()
-    return result
+        if status == "succeeded":
+            result.transitions = apply_check(
+                session, audit, stack=result.stack, check=result.check.value,
+                operation_id=result.operation_id, actor=actor or runtime.actor,
+                changes=result.changes, seen_at=finished,
+            )  # fmt: skip
+    result.duration_seconds = (finished - result.started_at).total_seconds()
+    logger.info(
+        "operation finished",
+        extra={
+            "stack": result.stack, "check": result.check.value,
+            "operation_id": result.operation_id, "status": status, "outcome": outcome,
+            "duration_s": round(result.duration_seconds, 2),
+            "resources": len(result.changes),
+            "properties": sum(len(c.properties) for c in result.changes),
+            "findings_opened": sum(t.kind == "opened" for t in result.transitions),
+            "findings_resolved": sum(t.kind == "resolved" for t in result.transitions),
+            "error_kind": result.error_kind,
+        },
+    )  # fmt: skip
 
 
 def scan(
@@ -149,6 +196,7 @@ def scan(
     checks: Sequence[Check] | None = None,
     *,
     trigger: str = "cli",
+    wait: bool = True,
     progress: Callable[[StackConfig, Check, str], None] | None = None,
 ) -> list[CheckResult]:
     """Each selected stack's checks (or `checks`, when given), in config order."""
@@ -161,7 +209,9 @@ def scan(
                     progress(stack, check, message)
 
             report("starting")
-            results.append(run_check(runtime, stack, check, trigger=trigger, progress=report))
+            results.append(
+                run_check(runtime, stack, check, trigger=trigger, progress=report, wait=wait)
+            )
     return results
 
 

@@ -131,7 +131,7 @@ def _nullable(value: str | None) -> str:
     return "null" if value is None else _quote(value)
 
 
-def canonical_event(  # noqa: PLR0917  (positional: verify calls it once per event)
+def canonical_event(
     seq: int,
     time: str,
     actor: str,

@@ -156,3 +156,18 @@ class AuditEvent(SQLModel, table=True):
     details: Any = Field(default_factory=dict, sa_type=JSON)
     prev_hash: str = Field(sa_type=String(64))
     hash: str = Field(sa_type=String(64))
+
+
+class ScanRequest(SQLModel, table=True):
+    """`driftwarden trigger`: a scan asked of the running daemon, claimed when it starts."""
+
+    __tablename__ = "scan_requests"
+    __table_args__ = (Index("ix_scan_requests_claimed_requested", "claimed_at", "requested_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    stack: str = Field(max_length=100)
+    checks: list[str] | None = Field(default=None, sa_type=JSON, nullable=True)  # None: its own
+    requested_at: datetime = Field(sa_type=UtcDateTime)
+    requested_by: str = Field(max_length=200)
+    claimed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    claimed_by: str | None = Field(default=None, max_length=200)

@@ -1,0 +1,29 @@
+"""`driftwarden run`: the long-running daemon (foreground; systemd Type=notify)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from driftwarden.cli._context import app_state, handle_errors
+from driftwarden.config import find_config
+from driftwarden.service import logs
+from driftwarden.service.daemon import Daemon
+
+
+@handle_errors
+def run_command(
+    ctx: typer.Context,
+    json_logs: Annotated[
+        bool | None,
+        typer.Option(
+            "--json-logs/--text-logs",
+            help="Log format (default: JSON lines unless stdout is a terminal).",
+        ),
+    ] = None,
+) -> None:
+    """Scan every configured stack on its schedule until stopped (SIGTERM); SIGHUP reloads."""
+    logs.configure(json_logs)
+    daemon = Daemon(find_config(app_state(ctx).config_path))
+    raise typer.Exit(daemon.run())

@@ -1,0 +1,190 @@
+"""Run an engine check in its own process group, so that a timeout or a shutdown can
+stop the whole tree (driftwarden's worker, the pulumi CLI, the language host, the
+program and its providers): interrupt first, so Pulumi can cancel cleanly, then kill.
+
+The Automation API offers no handle on the processes it starts; a process group does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from driftwarden.engine.errors import EngineError, EngineErrorKind
+from driftwarden.engine.runner import CheckRun, Engine, EngineTarget, Progress, project_name
+from driftwarden.model import Check
+
+# Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
+INTERRUPT_GRACE_SECONDS = 10.0
+_POLL_SECONDS = 0.2
+
+
+def _worker(conn: Connection, pulumi_bin: Path | None, target: EngineTarget, check: Check) -> None:
+    os.setsid()  # our own process group: everything the engine starts joins it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
+    try:
+        engine = Engine(pulumi_bin)
+        run = engine.run_check(target, check, lambda message: conn.send(("progress", message)))
+        conn.send(("done", run))
+    except EngineError as exc:
+        conn.send(("error", (exc.kind.value, exc.message, exc.hint)))
+    except KeyboardInterrupt:
+        conn.send(("error", (EngineErrorKind.CANCELLED.value, "interrupted", None)))
+    except BaseException as exc:
+        conn.send(
+            ("error", (EngineErrorKind.ENGINE_ERROR.value, f"{type(exc).__name__}: {exc}", None))
+        )
+    finally:
+        conn.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """If the daemon is killed (SIGKILL), take the whole engine group down with it."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.killpg(0, signal.SIGKILL)
+
+
+class IsolatedEngine:
+    """Runs each check in a fresh worker process with a timeout and a cancel switch."""
+
+    def __init__(self, pulumi_bin: Path | None = None) -> None:
+        self.pulumi_bin = pulumi_bin
+        # spawn, not fork: the daemon has threads, and a forked copy of them is unsafe.
+        self._context = multiprocessing.get_context("spawn")
+
+    def run_check(
+        self,
+        target: EngineTarget,
+        check: Check,
+        progress: Progress | None = None,
+        *,
+        timeout: float,
+        cancel: threading.Event | None = None,
+    ) -> CheckRun:
+        parent, child = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=_worker, args=(child, self.pulumi_bin, target, check), daemon=False
+        )
+        process.start()
+        child.close()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if parent.poll(_POLL_SECONDS):
+                    try:
+                        kind, payload = parent.recv()
+                    except EOFError:
+                        break
+                    if kind == "progress":
+                        if progress is not None:
+                            progress(str(payload))
+                        continue
+                    if kind == "done":
+                        result: CheckRun = payload
+                        return result
+                    error_kind, message, hint = payload
+                    raise EngineError(EngineErrorKind(error_kind), message, hint=hint)
+                if not process.is_alive() and not parent.poll():
+                    break
+                if cancel is not None and cancel.is_set():
+                    self._stop(process, target)
+                    raise EngineError(
+                        EngineErrorKind.CANCELLED, "stopped: driftwarden is shutting down"
+                    )
+                if time.monotonic() > deadline:
+                    self._stop(process, target)
+                    raise EngineError(
+                        EngineErrorKind.TIMED_OUT,
+                        f"the check ran longer than its timeout ({timeout:.0f}s) and was stopped",
+                        hint="raise the stack's `timeout`, or find what makes the program slow",
+                    )
+            raise EngineError(
+                EngineErrorKind.ENGINE_ERROR,
+                f"the engine worker died (exit code {process.exitcode})",
+            )
+        finally:
+            parent.close()
+            process.join(timeout=10)  # a finished worker exits on its own
+            if process.is_alive():
+                self._stop(process, target)
+
+    def _stop(self, process: multiprocessing.process.BaseProcess, target: EngineTarget) -> None:
+        """SIGINT to the whole group, a grace period, then SIGKILL; then our stale locks."""
+        pid = process.pid
+        if pid is None:
+            return
+        _signal_group(pid, signal.SIGINT)
+        process.join(INTERRUPT_GRACE_SECONDS)
+        _signal_group(pid, signal.SIGKILL)
+        process.join(5)
+        # Children of the group outlive the worker for a moment: wait for the group to empty.
+        for _ in range(50):
+            if not _group_alive(pid):
+                break
+            _signal_group(pid, signal.SIGKILL)
+            time.sleep(0.1)
+        remove_stale_locks(target)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_locks(target: EngineTarget) -> list[Path]:
+    """Delete file-backend locks of `target` that a dead process on this host left.
+
+    Only locks whose recorded host is ours and whose pid is gone: a lock held by a live
+    process (ours or anyone's) or taken on another host is respected.
+    """
+    parsed = urlparse(target.backend_url)
+    if parsed.scheme != "file":
+        return []
+    project = project_name(target.project_dir)
+    locks = Path(unquote(parsed.path)) / ".pulumi" / "locks"
+    removed = []
+    for lock in locks.glob(f"*/{project}/{target.stack}/*.json"):
+        try:
+            content: dict[str, Any] = json.loads(lock.read_text())
+        except (OSError, ValueError):
+            continue
+        if content.get("hostname") != socket.gethostname():
+            continue
+        pid = content.get("pid")
+        if isinstance(pid, int) and not _pid_alive(pid):
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+                removed.append(lock)
+    return removed

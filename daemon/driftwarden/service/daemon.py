@@ -1,0 +1,380 @@
+"""`driftwarden run`: scan every configured stack on its schedule, within limits.
+
+The scheduler loop (main thread) only decides *when*: it never runs engine work. Scans
+go to a pool of `max_parallel` workers; each check runs in its own process group
+(timeouts, clean shutdown). A tick that finds its stack still scanning is skipped and
+recorded. The loop also claims `driftwarden trigger` requests, retries failing stacks
+with backoff, pings the systemd watchdog while it is alive, and handles signals:
+SIGTERM/SIGINT stop (running checks are interrupted and recorded `cancelled`), SIGHUP
+reloads the config (an invalid one keeps the old running).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import schedule
+
+from driftwarden.config import StackConfig, load_config
+from driftwarden.errors import DriftwardenError
+from driftwarden.model import Check, CheckStatus
+from driftwarden.sdnotify import Notifier
+from driftwarden.service.logs import logger
+from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
+from driftwarden.service.scan import CheckResult, run_check
+from driftwarden.store.queries import stack_summaries
+from driftwarden.store.requests import claim, pending_requests
+
+REQUEST_POLL_SECONDS = 1.0
+RETRY_BASE_SECONDS = 30.0
+# Settings a reload cannot change under a running daemon.
+_RESTART_ONLY = ("state_dir", "database_url", "backend_url", "passphrase_file", "pulumi_home",
+                 "pulumi_bin", "max_parallel")  # fmt: skip
+
+
+@dataclass(frozen=True, order=True)
+class _Queued:
+    priority: int
+    sequence: int
+    name: str
+    trigger: str
+    actor: str
+    checks: tuple[str, ...] | None
+
+
+@dataclass
+class StackState:
+    """What the loop knows of a stack between scans."""
+
+    outcome: str = "unknown"  # in_sync | drifted | changes_pending | failed | unknown
+    failures: int = 0
+    retry_at: float | None = None  # monotonic
+
+
+class Daemon:
+    def __init__(self, config_path: Path, notifier: Notifier | None = None) -> None:
+        self.config_path = config_path
+        self.notifier = notifier or Notifier.from_environment()
+        self.config = load_config(config_path)
+        self.runtime = Runtime.open(self.config, actor=DAEMON_ACTOR, isolated=True)
+        self.scheduler = schedule.Scheduler()
+        self.pool = ThreadPoolExecutor(
+            max_workers=self.config.daemon.max_parallel, thread_name_prefix="scan"
+        )
+        self.stopping = threading.Event()
+        self.reload_requested = threading.Event()
+        self._lock = threading.RLock()  # a done-callback may run inside submit()
+        self._running: dict[str, Future[None]] = {}
+        self._queue: list[_Queued] = []
+        self._sequence = itertools.count()
+        self._states: dict[str, StackState] = {}
+        self._claimer = f"daemon@{socket.gethostname()}:{os.getpid()}"
+        self._last_status = ""
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self, *, install_signal_handlers: bool = True) -> int:
+        if install_signal_handlers:
+            self._install_signal_handlers()
+        self._load_states()
+        self._schedule_all()
+        self._submit_due()
+        logger.info(
+            "daemon started",
+            extra={
+                "stacks": len(self.config.stacks),
+                "max_parallel": self.config.daemon.max_parallel,
+            },
+        )
+        self.notifier.ready()
+        next_request_poll = 0.0
+        last_ping = 0.0
+        while not self.stopping.is_set():
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.reload()
+            self.scheduler.run_pending()
+            now = time.monotonic()
+            if now >= next_request_poll:
+                self._claim_requests()
+                next_request_poll = now + REQUEST_POLL_SECONDS
+            self._retry_failed(now)
+            self._dispatch()
+            interval = self.notifier.watchdog_interval
+            if interval is not None and now - last_ping >= interval:
+                # Pinged from the loop itself: a stuck loop stops the pings.
+                self.notifier.watchdog()
+                last_ping = now
+            self._publish_status()
+            idle = self.scheduler.idle_seconds
+            wait = 0.5 if idle is None else max(0.05, min(0.5, idle))
+            if interval is not None:
+                wait = min(wait, interval / 2)
+            self.stopping.wait(wait)
+        return self._shutdown()
+
+    def _shutdown(self) -> int:
+        logger.info("stopping: interrupting running checks", extra={"running": self.running()})
+        self.notifier.stopping()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        logger.info("daemon stopped")
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # -- signals --------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            logger.info("signal received", extra={"signal": signal.Signals(signum).name})
+            self.stopping.set()
+
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            self.reload_requested.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    def reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            config = load_config(self.config_path)
+        except DriftwardenError as exc:
+            logger.error(
+                "config reload failed; keeping the running config",
+                extra={"error": str(exc)},
+            )
+            self.notifier.ready()
+            return
+        changed = [
+            key for key in _RESTART_ONLY
+            if getattr(config.daemon, key) != getattr(self.config.daemon, key)
+        ]  # fmt: skip
+        if changed:
+            logger.warning("these settings need a restart to apply", extra={"keys": changed})
+        self.config = config
+        self.runtime.config = config
+        self.runtime.record_config()
+        self.scheduler.clear()
+        self._schedule_all()
+        self._submit_due()
+        logger.info("config reloaded", extra={"stacks": len(config.stacks)})
+        self.notifier.ready()
+
+    # -- scheduling -----------------------------------------------------------------
+
+    def _schedule_all(self) -> None:
+        for stack in self.config.stacks:
+            plan = self.config.schedule_of(stack)
+            if plan.daily_at is not None:
+                job = self.scheduler.every().day.at(f"{plan.daily_at:%H:%M}", "UTC")
+            else:
+                seconds = plan.interval_seconds or 3600
+                jitter = min(stack.jitter or 0, seconds // 2)
+                job = self.scheduler.every(seconds - jitter)
+                if jitter:
+                    job = job.to(seconds + jitter)
+                job = job.seconds
+            job.do(self.submit, stack.name, "schedule").tag(stack.name)
+
+    def _load_states(self) -> None:
+        with self.runtime.store.read() as session:
+            summaries = stack_summaries(
+                session, [s.name for s in self.config.stacks], [c.value for c in Check]
+            )
+        for summary in summaries:
+            state = self._states.setdefault(summary.stack, StackState())
+            latest = summary.latest.values()
+            if any(op.status not in ("succeeded",) for op in latest):
+                state.outcome = "failed"
+            elif latest:
+                outcomes = {op.outcome for op in latest}
+                state.outcome = next(
+                    (o for o in ("drifted", "changes_pending") if o in outcomes), "in_sync"
+                )
+
+    def _submit_due(self) -> None:
+        """Stacks never scanned, or overdue by their schedule, run now."""
+        now = datetime.now(UTC)
+        with self.runtime.store.read() as session:
+            summaries = stack_summaries(
+                session, [s.name for s in self.config.stacks], [c.value for c in Check]
+            )
+        for stack, summary in zip(self.config.stacks, summaries, strict=True):
+            if self.config.schedule_of(stack).next_run(summary.last_scan, now) <= now:
+                self.submit(stack.name, "schedule")
+
+    def submit(
+        self,
+        name: str,
+        trigger: str,
+        actor: str = DAEMON_ACTOR,
+        checks: Sequence[str] | None = None,
+    ) -> bool:
+        """Queue a scan of `name`; a stack already queued or running is skipped (recorded)."""
+        if self.stopping.is_set():
+            return False
+        with self._lock:
+            skipped = name in self._running or any(q.name == name for q in self._queue)
+            if not skipped:
+                priority = 0 if trigger == "request" else 1  # asked for now: goes first
+                self._queue.append(_Queued(priority, next(self._sequence), name, trigger, actor,
+                                           tuple(checks) if checks else None))  # fmt: skip
+        if skipped:
+            logger.info("scan skipped: still running", extra={"stack": name, "trigger": trigger})
+            with contextlib.suppress(Exception), self.runtime.store.write() as session:
+                self.runtime.store.audit.append(
+                    session, actor=DAEMON_ACTOR, action="scan.skipped", stack=name,
+                    outcome="skipped", details={"reason": "still running", "trigger": trigger},
+                )  # fmt: skip
+        self._dispatch()
+        return not skipped
+
+    def _dispatch(self) -> None:
+        """Start queued scans while fewer than max_parallel run: never more engines."""
+        with self._lock:
+            while self._queue and len(self._running) < self.config.daemon.max_parallel:
+                if self.stopping.is_set():
+                    self._queue.clear()
+                    return
+                item = min(self._queue)
+                self._queue.remove(item)
+                future = self.pool.submit(
+                    self._scan, item.name, item.trigger, item.actor, item.checks
+                )
+                self._running[item.name] = future
+                future.add_done_callback(functools.partial(self._done, item.name))
+
+    def _done(self, name: str, _future: Future[None]) -> None:
+        with self._lock:
+            self._running.pop(name, None)
+        self._dispatch()
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return sorted(self._running)
+
+    def _scan(self, name: str, trigger: str, actor: str, checks: Sequence[str] | None) -> None:
+        try:
+            stack = self.config.stack(name)
+        except DriftwardenError:
+            return  # removed by a reload since it was queued
+        selected = [Check(c) for c in checks] if checks else list(stack.checks)
+        results: list[CheckResult] = []
+        try:
+            for check in selected:
+                if self.stopping.is_set():
+                    break
+                results.append(
+                    run_check(
+                        self.runtime, stack, check, trigger=trigger, actor=actor,
+                        cancel=self.stopping,
+                    )
+                )  # fmt: skip
+        except Exception:
+            logger.exception("scan crashed", extra={"stack": name})
+            results = []
+            self._record_outcome(stack, failed=True)
+            return
+        if results:
+            self._record_outcome(stack, failed=any(r.status is CheckStatus.FAILED for r in results),
+                                 results=results)  # fmt: skip
+
+    def _record_outcome(
+        self, stack: StackConfig, *, failed: bool, results: Sequence[CheckResult] = ()
+    ) -> None:
+        with self._lock:
+            state = self._states.setdefault(stack.name, StackState())
+            if failed:
+                if any(r.error_kind == "cancelled" for r in results):
+                    return  # shutting down: not the stack's fault
+                state.failures += 1
+                state.outcome = "failed"
+                interval = self.config.schedule_of(stack).interval_seconds or 86400
+                delay = min(RETRY_BASE_SECONDS * 2 ** (state.failures - 1), interval)
+                state.retry_at = time.monotonic() + delay * random.uniform(0.9, 1.1)
+                logger.info(
+                    "stack failing: retry scheduled",
+                    extra={"stack": stack.name, "failures": state.failures,
+                           "retry_in_s": round(delay)},
+                )  # fmt: skip
+            else:
+                state.failures, state.retry_at = 0, None
+                statuses = {r.status.value for r in results}
+                state.outcome = next(
+                    (o for o in ("drifted", "changes_pending") if o in statuses), "in_sync"
+                )
+
+    def _retry_failed(self, now: float) -> None:
+        with self._lock:
+            due = [
+                name for name, state in self._states.items()
+                if state.retry_at is not None and state.retry_at <= now
+            ]  # fmt: skip
+            for name in due:
+                self._states[name].retry_at = None
+        for name in due:
+            self.submit(name, "schedule")
+
+    def _claim_requests(self) -> None:
+        try:
+            with self.runtime.store.write() as session:
+                requests = pending_requests(session)
+                busy = set(self.running())
+                known = {s.name for s in self.config.stacks}
+                to_run = []
+                for request in requests:
+                    if request.stack in busy:
+                        continue  # picked up as soon as the running scan ends
+                    if claim(session, request.id, self._claimer):
+                        if request.stack in known:
+                            to_run.append(request)
+                        else:
+                            self.runtime.store.audit.append(
+                                session, actor=DAEMON_ACTOR, action="scan.request_rejected",
+                                stack=request.stack, outcome="rejected",
+                                details={"request_id": request.id, "reason": "unknown stack"},
+                            )  # fmt: skip
+        except DriftwardenError as exc:
+            logger.error("cannot read scan requests", extra={"error": str(exc)})
+            return
+        for request in to_run:
+            logger.info("scan requested", extra={"stack": request.stack, "request_id": request.id})
+            self.submit(request.stack, "request", request.requested_by, request.checks)
+
+    # -- status ---------------------------------------------------------------------
+
+    def _publish_status(self) -> None:
+        running = self.running()
+        with self._lock:
+            outcomes = [s.outcome for s in self._states.values()]
+        jobs = [job for job in self.scheduler.get_jobs() if job.next_run is not None]
+        next_job = min(jobs, key=lambda job: job.next_run, default=None)  # type: ignore[arg-type, return-value]
+        upcoming = ""
+        if next_job is not None and next_job.next_run is not None:
+            tag = next(iter(next_job.tags), "?")
+            upcoming = f"; next: {tag} at {next_job.next_run:%H:%M:%S}"
+        status = (
+            f"{len(self.config.stacks)} stacks, {len(running)} running, "
+            f"{outcomes.count('drifted')} drifted, {outcomes.count('changes_pending')} pending, "
+            f"{outcomes.count('failed')} failing{upcoming}"
+        )
+        if status != self._last_status:
+            self.notifier.status(status)
+            self._last_status = status

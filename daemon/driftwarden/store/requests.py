@@ -1,0 +1,52 @@
+"""Scan requests from `driftwarden trigger`, claimed by the running daemon."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from driftwarden.store.audit import AuditChain
+from driftwarden.store.models import ScanRequest, utcnow
+
+
+def request_scan(
+    session: Session, audit: AuditChain, *, stack: str, checks: Sequence[str] | None, actor: str
+) -> ScanRequest:
+    request = ScanRequest(
+        id=f"rq-{secrets.token_hex(6)}",
+        stack=stack,
+        checks=list(checks) if checks else None,
+        requested_at=utcnow(),
+        requested_by=actor,
+    )
+    session.add(request)
+    audit.append(
+        session,
+        actor=actor,
+        action="scan.requested",
+        stack=stack,
+        details={"request_id": request.id, "checks": request.checks},
+    )
+    return request
+
+
+def pending_requests(session: Session) -> Sequence[ScanRequest]:
+    return session.exec(
+        select(ScanRequest)
+        .where(col(ScanRequest.claimed_at).is_(None))
+        .order_by(col(ScanRequest.requested_at))
+    ).all()
+
+
+def claim(session: Session, request_id: str, claimer: str, when: datetime | None = None) -> bool:
+    """Mark a request taken; False if someone else claimed it first."""
+    request = session.get(ScanRequest, request_id)
+    if request is None or request.claimed_at is not None:
+        return False
+    request.claimed_at = when or utcnow()
+    request.claimed_by = claimer
+    session.add(request)
+    return True

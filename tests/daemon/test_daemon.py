@@ -1,0 +1,302 @@
+"""`driftwarden run` as a real process on real local-demo stacks: schedules, the worker
+limit, failures, `trigger`, SIGHUP, SIGTERM, SIGKILL and restart, and timeouts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftwarden.statedir import ENV_STATE_DIR
+from tests.integration.conftest import DRIFTWARDEN, Fleet
+
+pytestmark = pytest.mark.engine
+
+
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in (ENV_STATE_DIR, "NOTIFY_SOCKET")}
+
+
+class Daemon:
+    def __init__(self, fleet: Fleet, extra_env: dict[str, str] | None = None) -> None:
+        self.fleet = fleet
+        self.log = fleet.root / f"daemon-{time.monotonic_ns()}.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [str(DRIFTWARDEN), "--config", str(fleet.config_path), "run", "--json-logs"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env() | (extra_env or {}),
+            )
+
+    def lines(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"message": line})
+        return out
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+def operations(fleet: Fleet) -> list[dict[str, Any]]:
+    db = fleet.state_dir / "driftwarden.db"
+    if not db.exists():
+        return []
+    try:  # read-only: never create the database before the daemon does
+        with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=30) as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute(
+                "SELECT id, stack, kind, trigger, actor, status, outcome, error, error_kind,"
+                " started_at, finished_at FROM operations ORDER BY started_at"
+            ).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []  # not migrated yet
+        raise
+    return [dict(row) for row in rows]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def engine_processes(root_pid: int) -> list[int]:
+    """pulumi CLI processes (preview/refresh) descending from `root_pid`."""
+    parents: dict[int, int] = {}
+    commands: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        commands[pid] = [part.decode(errors="replace") for part in cmdline if part]
+
+    def descends(pid: int) -> bool:
+        seen = 0
+        while pid > 1 and seen < 64:
+            if pid == root_pid:
+                return True
+            pid, seen = parents.get(pid, 0), seen + 1
+        return False
+
+    return [
+        pid
+        for pid, cmd in commands.items()
+        if cmd
+        and cmd[0].endswith("/pulumi")
+        and ({"preview", "refresh"} & set(cmd))
+        and descends(pid)
+    ]
+
+
+@contextmanager
+def sampling(root_pid: int) -> Iterator[list[int]]:
+    """Sample the process table every 50 ms; yields the list of counts seen."""
+    counts: list[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            counts.append(len(engine_processes(root_pid)))
+            done.wait(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield counts
+    finally:
+        done.set()
+        thread.join()
+
+
+def by_stack(ops: list[dict[str, Any]], stack: str, **match: str) -> list[dict[str, Any]]:
+    return [op for op in ops if op["stack"] == stack and all(op[k] == v for k, v in match.items())]
+
+
+def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
+    healthy = ["alpha", "bravo", "charlie"]
+    for name in healthy:
+        fleet.add(name, checks=("drift",), pulumi_stack=name, schedule="every 2s")
+    broken = fleet.add("broken", checks=("code",), pulumi_stack="broken", schedule="every 2s")
+    (broken.workdir / "__main__.py").write_text('raise RuntimeError("inventory down")\n')
+    fleet.write_config("max_parallel = 2")
+
+    daemon = Daemon(fleet)
+    try:
+        with sampling(daemon.process.pid) as counts:
+            wait_for(
+                lambda: all(
+                    len(by_stack(operations(fleet), n, status="succeeded")) >= 2 for n in healthy
+                ),
+                150,
+                "every healthy stack scanned twice",
+            )
+        ops = operations(fleet)
+        assert max(counts) <= 2, f"more than max_parallel engine processes: {max(counts)}"
+        assert max(counts) == 2, "the two workers never ran side by side"
+        failed = by_stack(ops, "broken", status="failed")
+        assert len(failed) >= 2, "the broken stack fails on its own schedule, repeatedly"
+        assert "RuntimeError: inventory down" in failed[0]["error"]
+        assert {op["trigger"] for op in ops} == {"schedule"}
+        assert {op["actor"] for op in ops} == {"daemon"}
+
+        # trigger: a scan within 5 s, recorded with trigger `request`.
+        requested = time.time()
+        result = subprocess.run(
+            [str(DRIFTWARDEN), "--config", str(fleet.config_path), "trigger", "alpha", "--json"],
+            capture_output=True, text=True, env=env(), check=True, timeout=60,
+        )  # fmt: skip
+        assert json.loads(result.stdout)["requests"][0]["stack"] == "alpha"
+        op = wait_for(
+            lambda: by_stack(operations(fleet), "alpha", trigger="request"), 30, "triggered scan"
+        )[0]
+        started = datetime.fromisoformat(op["started_at"]).replace(tzinfo=UTC).timestamp()
+        assert started - requested <= 5, f"picked up after {started - requested:.1f}s"
+        assert "@" in op["actor"]  # the requester, not the daemon
+
+        # SIGHUP adds a stack.
+        fleet.add("delta", checks=("drift",), pulumi_stack="delta", schedule="every 2s")
+        fleet.write_config("max_parallel = 2")
+        daemon.signal(signal.SIGHUP)
+        wait_for(lambda: by_stack(operations(fleet), "delta", status="succeeded"), 60, "delta")
+
+        # An invalid config on SIGHUP changes nothing: the daemon goes on scanning.
+        good = fleet.config_path.read_text()
+        fleet.config_path.write_text(good + "\n[[stacks]\n")
+        daemon.signal(signal.SIGHUP)
+        wait_for(
+            lambda: any("reload failed" in line.get("message", "") for line in daemon.lines()),
+            30,
+            "the reload failure logged",
+        )
+        before = len(operations(fleet))
+        wait_for(lambda: len(operations(fleet)) > before + 2, 60, "scans after a bad reload")
+        assert daemon.process.poll() is None
+        fleet.config_path.write_text(good)
+
+        # SIGTERM during a scan: that operation ends `cancelled`, the daemon exits 0.
+        running = wait_for(
+            lambda: [op for op in operations(fleet) if op["status"] == "running"], 30, "a scan"
+        )
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+        statuses = {op["id"]: op["status"] for op in operations(fleet)}
+        assert all(statuses[op["id"]] in ("cancelled", "succeeded", "failed") for op in running)
+        assert "cancelled" in {statuses[op["id"]] for op in running}
+        assert "running" not in statuses.values()
+        assert engine_processes(daemon.process.pid) == []
+    finally:
+        daemon.kill()
+
+    # SIGKILL, then a restart: the killed run becomes `interrupted`, scanning carries on.
+    daemon = Daemon(fleet)
+    try:
+        victim = wait_for(
+            lambda: [op for op in operations(fleet) if op["status"] == "running"], 60, "a scan"
+        )[0]
+        daemon.process.kill()
+        daemon.process.wait(timeout=30)
+        time.sleep(2)  # the orphaned engine group notices and stops itself
+        restarted = Daemon(fleet)
+        try:
+            wait_for(
+                lambda: (
+                    next((op for op in operations(fleet) if op["id"] == victim["id"]), {}).get(
+                        "status"
+                    )
+                    == "interrupted"
+                ),
+                60,
+                "the killed operation marked interrupted",
+            )
+            count = len(operations(fleet))
+            wait_for(lambda: len(operations(fleet)) > count, 60, "scans after the restart")
+            restarted.signal(signal.SIGTERM)
+            assert restarted.wait(timeout=60) == 0
+        finally:
+            restarted.kill()
+    finally:
+        daemon.kill()
+    verify = subprocess.run(
+        [str(DRIFTWARDEN), "--config", str(fleet.config_path), "audit", "verify", "--json"],
+        capture_output=True, text=True, env=env(), check=False, timeout=60,
+    )  # fmt: skip
+    assert json.loads(verify.stdout)["ok"] is True
+
+
+def processes_in(directory: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "cwd") == str(directory):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_timeout_stops_the_whole_engine_and_frees_the_stack(fleet: Fleet) -> None:
+    slow = fleet.add("slow", checks=("code",), schedule="every 1h", timeout="5s")
+    main = slow.workdir / "__main__.py"
+    original = main.read_text()
+    main.write_text("import time\ntime.sleep(120)\n" + original)
+    fleet.write_config()
+    daemon = Daemon(fleet)  # never scanned: due at once
+    try:
+        wait_for(lambda: processes_in(slow.workdir), 60, "the engine working on the stack")
+        timed_out = wait_for(
+            lambda: by_stack(operations(fleet), "slow", status="timed_out"), 90, "a timeout"
+        )[0]
+        assert timed_out["error_kind"] == "timed_out"
+        assert "timeout (5s)" in timed_out["error"]
+        assert processes_in(slow.workdir) == [], "engine processes were left behind"
+
+        main.write_text(original)
+        subprocess.run(
+            [str(DRIFTWARDEN), "--config", str(fleet.config_path), "trigger", "slow"],
+            capture_output=True, env=env(), check=True, timeout=60,
+        )  # fmt: skip
+        wait_for(
+            lambda: by_stack(operations(fleet), "slow", status="succeeded"),
+            60,
+            "the next scan of the freed stack",
+        )
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+    finally:
+        daemon.kill()
