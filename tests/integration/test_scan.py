@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from driftwarden.service.locks import stack_lock
 from tests.integration.conftest import SECRET_TOKEN, DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
@@ -208,3 +209,15 @@ def test_unknown_stack_name_is_a_usage_error(fleet: Fleet, demo: DemoStack) -> N
     assert scan.code == 2
     assert "no stack named 'nope'" in scan.stderr
     assert "known stacks: demo" in scan.stderr
+
+
+def test_no_wait_fails_fast_while_another_process_scans(fleet: Fleet, demo: DemoStack) -> None:
+    with stack_lock(fleet.state_dir / "locks", "demo"):  # as a running daemon scan holds it
+        scan = fleet.scan("--no-wait")
+    assert scan.code == 1
+    (line,) = scan.stderr.strip().splitlines()
+    assert line == (
+        "error: stack 'demo' is being scanned by another driftwarden process — wait for it, "
+        "or drop --no-wait to wait automatically"
+    )
+    assert fleet.scan("--no-wait", "--check", "drift").code == 0  # free again
