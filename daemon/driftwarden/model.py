@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 
 class Check(StrEnum):
@@ -64,3 +64,42 @@ class ResourceChange:
             "change": self.change,
             "properties": [prop.to_dict() for prop in self.properties],
         }
+
+
+TransitionKind = Literal["opened", "changed", "resolved"]
+
+
+@dataclass(frozen=True)
+class FindingTransition:
+    """A finding opened, changed or resolved by a check (values already redacted)."""
+
+    kind: TransitionKind
+    finding_id: str
+    stack: str
+    check: str
+    urn: str
+    type: str
+    change: str  # update | delete | create | replace (of the resource)
+    path: str  # "" for a whole resource
+    property_kind: str  # the property's diff kind (add, update, …-replace)
+    expected: Any
+    actual: Any
+    secret: bool
+    previous: dict[str, Any] | None = None  # for "changed": the values before
+
+    def details(self) -> dict[str, Any]:
+        data = {
+            "finding_id": self.finding_id,
+            "check": self.check,
+            "urn": self.urn,
+            "type": self.type,
+            "change": self.change,
+            "path": self.path,
+            "kind": self.property_kind,
+            "expected": self.expected,
+            "actual": self.actual,
+            "secret": self.secret,
+        }
+        if self.previous is not None:
+            data["previous"] = self.previous
+        return data

@@ -13,11 +13,11 @@ from driftwarden.config import Config, StackConfig
 from driftwarden.drift import extract_changes
 from driftwarden.engine import EngineError, EngineErrorKind, project_name
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, CheckStatus, ResourceChange
+from driftwarden.model import Check, CheckStatus, FindingTransition, ResourceChange
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
-from driftwarden.store.findings import FindingTransition, apply_check
+from driftwarden.store.findings import apply_check
 from driftwarden.store.operations import OperationStart, finish_operation, start_operation
 
 Progress = Callable[[str], None]

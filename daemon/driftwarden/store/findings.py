@@ -11,15 +11,13 @@ import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from driftwarden.model import ResourceChange
+from driftwarden.model import FindingTransition, ResourceChange, TransitionKind
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Finding
-
-TransitionKind = Literal["opened", "changed", "resolved"]
 
 
 @dataclass(frozen=True)
@@ -38,34 +36,6 @@ class Observation:
     @property
     def values(self) -> tuple[Any, ...]:
         return (self.change, self.kind, self.expected, self.actual, self.secret)
-
-
-@dataclass(frozen=True)
-class FindingTransition:
-    kind: TransitionKind
-    finding_id: str
-    stack: str
-    check: str
-    urn: str
-    path: str
-    expected: Any
-    actual: Any
-    secret: bool
-    previous: dict[str, Any] | None = None  # for "changed": the values before
-
-    def details(self) -> dict[str, Any]:
-        data = {
-            "finding_id": self.finding_id,
-            "check": self.check,
-            "urn": self.urn,
-            "path": self.path,
-            "expected": self.expected,
-            "actual": self.actual,
-            "secret": self.secret,
-        }
-        if self.previous is not None:
-            data["previous"] = self.previous
-        return data
 
 
 def observations(changes: Sequence[ResourceChange]) -> Iterator[Observation]:
@@ -157,6 +127,7 @@ def _transition(
 ) -> FindingTransition:
     return FindingTransition(
         kind=kind, finding_id=finding.id, stack=finding.stack, check=finding.check,
-        urn=finding.urn, path=finding.path, expected=finding.expected, actual=finding.actual,
+        urn=finding.urn, type=finding.type, change=finding.change, path=finding.path,
+        property_kind=finding.kind, expected=finding.expected, actual=finding.actual,
         secret=finding.secret, previous=previous,
     )  # fmt: skip
