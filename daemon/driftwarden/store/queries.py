@@ -6,12 +6,15 @@ index seek, whatever the size of the history.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ARRAY, Select, String, Table, bindparam, delete, func, select, true
+from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlmodel import Session, col
 
 from driftwarden.store.models import (
@@ -51,46 +54,90 @@ def stack_summaries(
     summaries = {name: StackSummary(name) for name in stacks}
     if not stacks:
         return []
-    latest_ids = []
-    for name in stacks:
-        for kind in kinds:
-            latest_ids.append(
-                select(Operation.id)  # type: ignore[call-overload]
-                .where(Operation.stack == name, Operation.kind == kind)
-                .order_by(col(Operation.started_at).desc())
-                .limit(1)
-                .scalar_subquery()
-            )
-    # One round trip: each scalar subquery is an index seek on (stack, kind, started_at).
-    for chunk in _chunks(latest_ids, 200):
-        rows = session.execute(
-            select(
-                Operation.id, Operation.stack, Operation.kind, Operation.status,  # type: ignore[call-overload]
-                Operation.outcome, Operation.started_at, Operation.finished_at, Operation.error,
-            ).where(col(Operation.id).in_(chunk))
-        )  # fmt: skip
-        for row in rows:
-            summaries[row.stack].latest[row.kind] = LatestOperation(
-                row.id,
-                row.kind,
-                row.status,
-                row.outcome,
-                row.started_at,
-                row.finished_at,
-                row.error,
-            )
-    counts = session.execute(
-        select(Finding.stack, func.count())  # type: ignore[call-overload]
-        .where(col(Finding.resolved_at).is_(None), col(Finding.stack).in_(list(stacks)))
-        .group_by(Finding.stack)
+    dialect = session.connection().dialect.name
+    # Two statements, each built once: the stacks and kinds travel as list parameters, so
+    # neither building nor compiling them grows with the fleet (500 stacks used to cost
+    # ~300 ms of SQLAlchemy expression building, and 500 expanded IN parameters ~15 ms).
+    rows = session.execute(
+        _latest_operations(dialect),
+        {"stacks": _list_param(dialect, stacks), "kinds": _list_param(dialect, kinds)},
     )
+    for row in rows:
+        summaries[row.stack].latest[row.kind] = LatestOperation(
+            row.id,
+            row.kind,
+            row.status,
+            row.outcome,
+            row.started_at,
+            row.finished_at,
+            row.error,
+        )
+    counts = session.execute(_open_counts(dialect), {"stacks": _list_param(dialect, stacks)})
     for stack, count in counts:
         summaries[stack].open_findings = int(count)
     return [summaries[name] for name in stacks]
 
 
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _list_param(dialect: str, values: Sequence[str]) -> Any:
+    return list(values) if dialect == "postgresql" else json.dumps(list(values))
+
+
+def _list_table(dialect: str, name: str) -> TableValuedAlias:
+    """A bound list of strings as a one-column table (`value`): PostgreSQL's unnest of a
+    text array, SQLite's json_each of a JSON array (SQLite's JSON functions are built in
+    since 3.38)."""
+    if dialect == "postgresql":
+        array = bindparam(name, type_=ARRAY(String()))
+        return func.unnest(array).table_valued("value").render_derived(name=name)
+    return func.json_each(bindparam(name, type_=String())).table_valued("value").alias(name)
+
+
+@functools.cache
+def _latest_operations(dialect: str) -> Select[Any]:
+    """The newest operation of every (stack, kind) in the :stacks x :kinds lists; a
+    (stack, kind) without any operation yields no row.
+
+    Each pair is one backward seek on ix_operations_stack_kind_started: a LATERAL join on
+    PostgreSQL; on SQLite (no LATERAL) a correlated scalar subquery for the id, then a
+    primary-key lookup.
+    """
+    ops: Table = Operation.__table__  # type: ignore[attr-defined]
+    stacks, kinds = _list_table(dialect, "stacks"), _list_table(dialect, "kinds")
+    columns = ("id", "stack", "kind", "status", "outcome", "started_at", "finished_at", "error")
+    newest_first = ops.c.started_at.desc()
+    pairs = stacks.join(kinds, true())
+    if dialect == "postgresql":
+        latest = (
+            select(*(ops.c[name] for name in columns))
+            .where(ops.c.stack == stacks.c.value, ops.c.kind == kinds.c.value)
+            .order_by(newest_first)
+            .limit(1)
+            .lateral("latest")
+        )
+        return select(latest).select_from(pairs.join(latest, true()))
+    inner = ops.alias("newest")
+    latest_id = (
+        select(inner.c.id)
+        .where(inner.c.stack == stacks.c.value, inner.c.kind == kinds.c.value)
+        .order_by(inner.c.started_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(*(ops.c[name] for name in columns)).where(
+        ops.c.id.in_(select(latest_id).select_from(pairs))
+    )
+
+
+@functools.cache
+def _open_counts(dialect: str) -> Select[Any]:
+    """Open findings per stack of the :stacks list (from the partial ux_findings_open)."""
+    findings: Table = Finding.__table__  # type: ignore[attr-defined]
+    stacks = _list_table(dialect, "stacks")
+    return (
+        select(findings.c.stack, func.count())
+        .where(findings.c.resolved_at.is_(None), findings.c.stack.in_(select(stacks.c.value)))
+        .group_by(findings.c.stack)
+    )
 
 
 def history(session: Session, *, stack: str | None = None, limit: int = 50) -> Sequence[Operation]:
@@ -152,3 +199,14 @@ def prune(session: Session, *, older_than: datetime) -> PruneResult:
         delete(Operation).where(col(Operation.id).in_(victims))
     ).rowcount
     return PruneResult(operations, resources, props)
+
+
+def recent_statuses(session: Session, stack: str, kind: str, *, limit: int) -> list[str]:
+    """Statuses of the stack's latest operations of one kind, newest first."""
+    rows = session.execute(
+        select(Operation.status)  # type: ignore[call-overload]
+        .where(col(Operation.stack) == stack, col(Operation.kind) == kind)
+        .order_by(col(Operation.started_at).desc())
+        .limit(limit)
+    )
+    return [str(status) for (status,) in rows]
