@@ -71,6 +71,65 @@ class DaemonSettings(_Model):
         return _resolve(value, info)
 
 
+NOTIFY_EVENTS = (
+    "drift.new",
+    "drift.changed",
+    "drift.resolved",
+    "check.failing",
+    "remediation.needs_approval",
+    "remediation.succeeded",
+    "remediation.failed",
+)
+
+
+class NotificationSettings(_Model):
+    """`[notifications]`: defaults for every target and stack."""
+
+    default_targets: tuple[str, ...] = ()
+    # check.failing fires after this many consecutive failed checks (and on recovery).
+    check_failing_after: int = Field(default=2, ge=1, le=100)
+    # Delivery attempts before a message is `failed` (exponential backoff in between).
+    max_attempts: int = Field(default=8, ge=1, le=50)
+
+
+class TargetConfig(_Model):
+    """One `[[targets]]` entry: where messages go. Keep tokens out of the TOML: prefer
+    `url_env`, `url_file` or `url_credential` (a systemd credential) over `urls`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    urls: tuple[str, ...] = ()
+    url_env: str | None = None
+    url_file: Path | None = None
+    url_credential: str | None = None
+    config_file: Path | None = None  # an apprise config file (TEXT or YAML)
+    events: tuple[str, ...] = NOTIFY_EVENTS
+
+    @field_validator("url_file", "config_file")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _resolve(value, info)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [event for event in value if event not in NOTIFY_EVENTS]
+        if unknown:
+            raise ValueError(
+                f"unknown event {unknown[0]!r}: use any of " + ", ".join(NOTIFY_EVENTS)
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> TargetConfig:
+        if not (self.urls or self.url_env or self.url_file or self.url_credential
+                or self.config_file):  # fmt: skip
+            raise ValueError(
+                f"target {self.name!r} has no destination: "
+                "use urls, url_env, url_file, url_credential or config_file"
+            )
+        return self
+
+
 class StackConfig(_Model):
     """One `[[stacks]]` entry: a Pulumi stack to keep honest."""
 
@@ -86,6 +145,8 @@ class StackConfig(_Model):
     sensitive_paths: tuple[str, ...] = ()
     # Extra environment for the engine (e.g. AWS_PROFILE); values are never logged.
     env: dict[str, str] = Field(default_factory=dict)
+    # Notification targets (names of [[targets]]); default: [notifications] default_targets.
+    notify: tuple[str, ...] | None = None
 
     @field_validator("project_dir")
     @classmethod
@@ -114,6 +175,8 @@ class StackConfig(_Model):
 
 class Config(_Model):
     daemon: DaemonSettings = DaemonSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    targets: tuple[TargetConfig, ...] = ()
     stacks: tuple[StackConfig, ...] = ()
     source: Path | None = Field(default=None, exclude=True)
     digest: str = Field(default="", exclude=True)  # SHA-256 of the file as loaded
@@ -125,6 +188,17 @@ class Config(_Model):
             if stack.name in seen:
                 raise _DuplicateNameError(index, stack.name, seen[stack.name])
             seen[stack.name] = index
+        names = [target.name for target in self.targets]
+        for index, target in enumerate(self.targets):
+            if names.index(target.name) != index:
+                raise _DuplicateNameError(index, target.name, names.index(target.name), "targets")
+        for index, stack in enumerate(self.stacks):
+            for name in stack.notify or ():
+                if name not in names:
+                    raise _UnknownTargetError(index, name, names)
+        for name in self.notifications.default_targets:
+            if name not in names:
+                raise _UnknownTargetError(None, name, names)
         return self
 
     def stack(self, name: str) -> StackConfig:
@@ -142,11 +216,29 @@ class Config(_Model):
     def timeout_of(self, stack: StackConfig) -> int:
         return stack.timeout or self.daemon.default_timeout
 
+    def targets_of(self, stack: StackConfig) -> list[TargetConfig]:
+        names = stack.notify if stack.notify is not None else self.notifications.default_targets
+        return [target for target in self.targets if target.name in names]
+
+    def target(self, name: str) -> TargetConfig | None:
+        return next((target for target in self.targets if target.name == name), None)
+
 
 class _DuplicateNameError(ValueError):
-    def __init__(self, index: int, name: str, first: int) -> None:
+    def __init__(self, index: int, name: str, first: int, table: str = "stacks") -> None:
+        kind = "stack" if table == "stacks" else "target"
         super().__init__(
-            f"duplicate stack name {name!r} (also stacks[{first}]): use a unique name per stack"
+            f"duplicate {kind} name {name!r} (also {table}[{first}]): use a unique name"
+        )
+        self.index = index
+        self.table = table
+
+
+class _UnknownTargetError(ValueError):
+    def __init__(self, index: int | None, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"unknown notification target {name!r}: use one of "
+            + (", ".join(known) or "(none: add a [[targets]] entry)")
         )
         self.index = index
 
@@ -207,19 +299,26 @@ def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
     loc: list[str | int] = list(error["loc"])
     ctx = error.get("ctx") or {}
     if isinstance(ctx.get("error"), _DuplicateNameError):
-        loc = ["stacks", ctx["error"].index, "name"]
+        loc = [ctx["error"].table, ctx["error"].index, "name"]
+    if isinstance(ctx.get("error"), _UnknownTargetError):
+        index = ctx["error"].index
+        loc = (
+            ["stacks", index, "notify"]
+            if index is not None
+            else ["notifications", "default_targets"]
+        )
     where = _where(path, text, loc)
     key = _dotted(loc)
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = loc[:-1]
-        model: type[BaseModel] = (
-            StackConfig
-            if parent and parent[0] == "stacks"
-            else DaemonSettings
-            if parent == ["daemon"]
-            else Config
-        )
+        tables: dict[str, type[BaseModel]] = {
+            "stacks": StackConfig,
+            "targets": TargetConfig,
+            "notifications": NotificationSettings,
+            "daemon": DaemonSettings,
+        }
+        model = tables.get(str(parent[0]), Config) if parent else Config
         valid = ", ".join(name for name, f in model.model_fields.items() if not f.exclude)
         return ConfigError(where, f"unknown key {key!r}", hint=f"valid keys here: {valid}")
     if kind == "missing":

@@ -143,6 +143,32 @@ def sampling(root_pid: int) -> Iterator[list[int]]:
         thread.join()
 
 
+def running_ops(fleet: Fleet) -> list[dict[str, Any]]:
+    return [op for op in operations(fleet) if op["status"] == "running"]
+
+
+def trigger(fleet: Fleet, *names: str) -> dict[str, Any]:
+    """`driftwarden trigger` writes a request row; with a broken config file, write it the
+    same way through the store so the running daemon's side is what is tested."""
+    result = subprocess.run(
+        [str(DRIFTWARDEN), "--config", str(fleet.config_path), "trigger", *names, "--json"],
+        capture_output=True, text=True, env=env(), check=False, timeout=60,
+    )  # fmt: skip
+    if result.returncode == 0:
+        data: dict[str, Any] = json.loads(result.stdout)
+        return data
+    db = fleet.state_dir / "driftwarden.db"
+    with sqlite3.connect(db, timeout=30) as conn:
+        for name in names:
+            conn.execute(
+                "INSERT INTO scan_requests (id, stack, requested_at, requested_by)"
+                " VALUES (?, ?, ?, ?)",
+                (f"rq-test-{time.monotonic_ns()}", name,
+                 datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" "), "test@host"),
+            )  # fmt: skip
+    return {"requests": [{"stack": name} for name in names]}
+
+
 def by_stack(ops: list[dict[str, Any]], stack: str, **match: str) -> list[dict[str, Any]]:
     return [op for op in ops if op["stack"] == stack and all(op[k] == v for k, v in match.items())]
 
@@ -159,11 +185,15 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
     try:
         with sampling(daemon.process.pid) as counts:
             wait_for(
-                lambda: all(
-                    len(by_stack(operations(fleet), n, status="succeeded")) >= 2 for n in healthy
+                lambda: (
+                    all(
+                        len(by_stack(operations(fleet), n, status="succeeded")) >= 2
+                        for n in healthy
+                    )
+                    and len(by_stack(operations(fleet), "broken", status="failed")) >= 2
                 ),
                 150,
-                "every healthy stack scanned twice",
+                "every healthy stack scanned twice, the broken one failed twice",
             )
         ops = operations(fleet)
         assert max(counts) <= 2, f"more than max_parallel engine processes: {max(counts)}"
@@ -174,27 +204,30 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
         assert {op["trigger"] for op in ops} == {"schedule"}
         assert {op["actor"] for op in ops} == {"daemon"}
 
-        # trigger: a scan within 5 s, recorded with trigger `request`.
+        # Quiet schedules from here on (a reload): scans happen when asked.
+        for stack in fleet.stacks:
+            stack.schedule = "every 1h"
+        fleet.write_config("max_parallel = 2")
+        daemon.signal(signal.SIGHUP)
+        wait_for(lambda: not running_ops(fleet), 60, "the scans in flight to finish")
+
+        # trigger: a scan within 5 s, recorded with trigger `request` and the requester.
         requested = time.time()
-        result = subprocess.run(
-            [str(DRIFTWARDEN), "--config", str(fleet.config_path), "trigger", "alpha", "--json"],
-            capture_output=True, text=True, env=env(), check=True, timeout=60,
-        )  # fmt: skip
-        assert json.loads(result.stdout)["requests"][0]["stack"] == "alpha"
+        assert trigger(fleet, "alpha")["requests"][0]["stack"] == "alpha"
         op = wait_for(
             lambda: by_stack(operations(fleet), "alpha", trigger="request"), 30, "triggered scan"
         )[0]
         started = datetime.fromisoformat(op["started_at"]).replace(tzinfo=UTC).timestamp()
         assert started - requested <= 5, f"picked up after {started - requested:.1f}s"
-        assert "@" in op["actor"]  # the requester, not the daemon
+        assert "@" in op["actor"]
 
-        # SIGHUP adds a stack.
-        fleet.add("delta", checks=("drift",), pulumi_stack="delta", schedule="every 2s")
+        # SIGHUP adds a stack (never scanned: due at once).
+        fleet.add("delta", checks=("drift",), pulumi_stack="delta", schedule="every 1h")
         fleet.write_config("max_parallel = 2")
         daemon.signal(signal.SIGHUP)
         wait_for(lambda: by_stack(operations(fleet), "delta", status="succeeded"), 60, "delta")
 
-        # An invalid config on SIGHUP changes nothing: the daemon goes on scanning.
+        # An invalid config on SIGHUP changes nothing: the old one keeps serving.
         good = fleet.config_path.read_text()
         fleet.config_path.write_text(good + "\n[[stacks]\n")
         daemon.signal(signal.SIGHUP)
@@ -203,31 +236,31 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
             30,
             "the reload failure logged",
         )
-        before = len(operations(fleet))
-        wait_for(lambda: len(operations(fleet)) > before + 2, 60, "scans after a bad reload")
+        before = len(by_stack(operations(fleet), "delta"))
+        trigger(fleet, "delta")  # the CLI cannot parse the file either: request directly
+        wait_for(lambda: len(by_stack(operations(fleet), "delta")) > before, 60, "a scan")
         assert daemon.process.poll() is None
         fleet.config_path.write_text(good)
 
         # SIGTERM during a scan: that operation ends `cancelled`, the daemon exits 0.
-        running = wait_for(
-            lambda: [op for op in operations(fleet) if op["status"] == "running"], 30, "a scan"
-        )
+        trigger(fleet, "bravo", "charlie")
+        running = wait_for(lambda: running_ops(fleet), 30, "a scan")
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
         statuses = {op["id"]: op["status"] for op in operations(fleet)}
-        assert all(statuses[op["id"]] in ("cancelled", "succeeded", "failed") for op in running)
         assert "cancelled" in {statuses[op["id"]] for op in running}
         assert "running" not in statuses.values()
         assert engine_processes(daemon.process.pid) == []
+        lines = [line for line in daemon.lines() if line.get("message") == "operation finished"]
+        assert {"stack", "check", "status", "duration_s", "resources"} <= set(lines[0])
     finally:
         daemon.kill()
 
     # SIGKILL, then a restart: the killed run becomes `interrupted`, scanning carries on.
     daemon = Daemon(fleet)
     try:
-        victim = wait_for(
-            lambda: [op for op in operations(fleet) if op["status"] == "running"], 60, "a scan"
-        )[0]
+        trigger(fleet, "alpha")
+        victim = wait_for(lambda: running_ops(fleet), 60, "a scan")[0]
         daemon.process.kill()
         daemon.process.wait(timeout=30)
         time.sleep(2)  # the orphaned engine group notices and stops itself
@@ -243,8 +276,13 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
                 60,
                 "the killed operation marked interrupted",
             )
-            count = len(operations(fleet))
-            wait_for(lambda: len(operations(fleet)) > count, 60, "scans after the restart")
+            count = len(by_stack(operations(fleet), "alpha", status="succeeded"))
+            trigger(fleet, "alpha")
+            wait_for(
+                lambda: len(by_stack(operations(fleet), "alpha", status="succeeded")) > count,
+                60,
+                "a scan after the restart",
+            )
             restarted.signal(signal.SIGTERM)
             assert restarted.wait(timeout=60) == 0
         finally:

@@ -14,6 +14,7 @@ from driftwarden.cli.config_check import config_app
 from driftwarden.cli.db import db_app
 from driftwarden.cli.drift_show import drift_app
 from driftwarden.cli.history import history_command
+from driftwarden.cli.notify import notify_app
 from driftwarden.cli.pulumi_env import pulumi_env_command
 from driftwarden.cli.run import run_command
 from driftwarden.cli.scan import scan_command
@@ -64,6 +65,7 @@ app.add_typer(drift_app, name="drift")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(notify_app, name="notify")
 app.command("pulumi-env")(pulumi_env_command)
 
 

@@ -15,6 +15,7 @@ from driftwarden.cli._context import app_state, handle_errors, print_json, stder
 from driftwarden.config import StackConfig
 from driftwarden.errors import UsageError
 from driftwarden.model import Check, CheckStatus
+from driftwarden.service.notifications import deliver_due
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.scan import CheckResult, exit_code, scan, select_stacks
 
@@ -76,6 +77,11 @@ def scan_command(
     else:
         results = scan(runtime, stacks, checks, wait=not no_wait)
 
+    # Deliver what this scan queued; what cannot go now stays queued for the next run.
+    delivery = deliver_due(runtime.store, config, runtime.actor)
+    for target, error in delivery.errors.items():
+        stderr.print(f"[yellow]warning:[/] notification to {escape(target)} not delivered yet: "
+                     f"{escape(error)}")  # fmt: skip
     if as_json:
         print_json({"results": [result.to_dict() for result in results]})
     else:

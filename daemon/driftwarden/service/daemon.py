@@ -34,12 +34,14 @@ from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus
 from driftwarden.sdnotify import Notifier
 from driftwarden.service.logs import logger
+from driftwarden.service.notifications import deliver_due
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.service.scan import CheckResult, run_check
 from driftwarden.store.queries import stack_summaries
 from driftwarden.store.requests import claim, pending_requests
 
-REQUEST_POLL_SECONDS = 1.0
+REQUEST_POLL_SECONDS = 0.5
+NOTIFY_POLL_SECONDS = 2.0
 RETRY_BASE_SECONDS = 30.0
 # Settings a reload cannot change under a running daemon.
 _RESTART_ONLY = ("state_dir", "database_url", "backend_url", "passphrase_file", "pulumi_home",
@@ -100,6 +102,8 @@ class Daemon:
                 "max_parallel": self.config.daemon.max_parallel,
             },
         )
+        sender = threading.Thread(target=self._deliver_notifications, name="outbox", daemon=True)
+        sender.start()
         self.notifier.ready()
         next_request_poll = 0.0
         last_ping = 0.0
@@ -131,11 +135,25 @@ class Daemon:
         logger.info("stopping: interrupting running checks", extra={"running": self.running()})
         self.notifier.stopping()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self._deliver_once()  # what the last scans queued; the rest waits in the outbox
         logger.info("daemon stopped")
         return 0
 
     def stop(self) -> None:
         self.stopping.set()
+
+    # -- notifications --------------------------------------------------------------
+
+    def _deliver_notifications(self) -> None:
+        """The outbox sender: its own thread, so a slow target never stalls the loop."""
+        while not self.stopping.wait(NOTIFY_POLL_SECONDS):
+            self._deliver_once()
+
+    def _deliver_once(self) -> None:
+        try:
+            deliver_due(self.runtime.store, self.config, DAEMON_ACTOR)
+        except Exception:
+            logger.exception("notification delivery failed")
 
     # -- signals --------------------------------------------------------------------
 
@@ -230,12 +248,17 @@ class Daemon:
         """Queue a scan of `name`; a stack already queued or running is skipped (recorded)."""
         if self.stopping.is_set():
             return False
+        priority = 0 if trigger == "request" else 1  # asked for now: goes first
+        item = _Queued(priority, next(self._sequence), name, trigger, actor,
+                       tuple(checks) if checks else None)  # fmt: skip
         with self._lock:
-            skipped = name in self._running or any(q.name == name for q in self._queue)
+            queued = next((q for q in self._queue if q.name == name), None)
+            if trigger == "request" and queued is not None and queued.priority > 0:
+                self._queue.remove(queued)  # a request supersedes a scheduled tick
+                queued = None
+            skipped = name in self._running or queued is not None
             if not skipped:
-                priority = 0 if trigger == "request" else 1  # asked for now: goes first
-                self._queue.append(_Queued(priority, next(self._sequence), name, trigger, actor,
-                                           tuple(checks) if checks else None))  # fmt: skip
+                self._queue.append(item)
         if skipped:
             logger.info("scan skipped: still running", extra={"stack": name, "trigger": trigger})
             with contextlib.suppress(Exception), self.runtime.store.write() as session:
@@ -264,6 +287,8 @@ class Daemon:
     def _done(self, name: str, _future: Future[None]) -> None:
         with self._lock:
             self._running.pop(name, None)
+        if not self.stopping.is_set():
+            self._claim_requests()  # a request waiting for this stack goes before the queue
         self._dispatch()
 
     def running(self) -> list[str]:

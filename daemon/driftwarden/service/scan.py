@@ -16,6 +16,7 @@ from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, FindingTransition, ResourceChange
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
+from driftwarden.service.notifications import queue_for_check
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.findings import apply_check
 from driftwarden.store.operations import OperationStart, finish_operation, start_operation
@@ -138,22 +139,23 @@ def _run_locked(
         result.error = str(exc)
         result.error_kind = exc.kind.value if isinstance(exc, EngineError) else "error"
         status = STATUS_OF_ERROR.get(result.error_kind, "failed")
-        _finish(runtime, result, status=status, outcome="error")
+        _finish(runtime, stack, result, status=status, outcome="error")
         return result
     except BaseException:
         # Ctrl-C or a crash: the operation must not stay `running`.
         result.error, result.error_kind = "stopped before the engine finished", "cancelled"
-        _finish(runtime, result, status="cancelled", outcome="error")
+        _finish(runtime, stack, result, status="cancelled", outcome="error")
         raise
     result.changes = extract_changes(run.events, stack.sensitive_paths)
     result.status = CheckStatus.for_changes(check, bool(result.changes))
     result.cli_version = run.cli_version
-    _finish(runtime, result, status="succeeded", outcome=result.status.value, actor=actor)
+    _finish(runtime, stack, result, status="succeeded", outcome=result.status.value, actor=actor)
     return result
 
 
 def _finish(
     runtime: Runtime,
+    stack: StackConfig,
     result: CheckResult,
     *,
     status: str,
@@ -174,6 +176,12 @@ def _finish(
                 operation_id=result.operation_id, actor=actor or runtime.actor,
                 changes=result.changes, seen_at=finished,
             )  # fmt: skip
+        # In the same transaction: a notification can be late, never lost.
+        queue_for_check(
+            session, runtime.config, stack, check=result.check.value,
+            operation_id=result.operation_id, status=status, transitions=result.transitions,
+            error=result.error,
+        )  # fmt: skip
     result.duration_seconds = (finished - result.started_at).total_seconds()
     logger.info(
         "operation finished",

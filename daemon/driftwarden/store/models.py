@@ -171,3 +171,30 @@ class ScanRequest(SQLModel, table=True):
     requested_by: str = Field(max_length=200)
     claimed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     claimed_by: str | None = Field(default=None, max_length=200)
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: a message for one target, written with the transition that caused it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        Index("ix_notifications_created", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    # One message per (cause, target): a retry or a re-run never sends it twice.
+    idempotency_key: str = Field(max_length=200, unique=True)
+    target: str = Field(max_length=100)
+    event: str = Field(max_length=64)
+    stack: str | None = Field(default=None, max_length=100)
+    operation_id: str | None = Field(default=None, max_length=64)
+    title: str = Field(sa_type=Text)
+    markdown: str = Field(sa_type=Text)
+    text: str = Field(sa_type=Text)
+    status: str = Field(max_length=16)  # pending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UtcDateTime)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

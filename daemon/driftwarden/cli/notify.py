@@ -1,0 +1,132 @@
+"""`driftwarden notify test|list`: try every target now; show the outbox."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
+from driftwarden.cli._format import iso, table
+from driftwarden.errors import DriftwardenError
+from driftwarden.notify import Delivery, deliver, render_test
+from driftwarden.service.notifications import deliver_due, target_config_files, target_urls
+from driftwarden.service.runtime import Runtime
+from driftwarden.store.outbox import list_notifications
+
+notify_app = typer.Typer(help="Notification targets and the outbox.", no_args_is_help=True)
+
+
+class StatusChoice(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@notify_app.command("test")
+@handle_errors
+def send_test_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Send a test message to every configured target and report each result."""
+    config = app_state(ctx).load()
+    if not config.targets:
+        raise DriftwardenError(
+            f"{config.source}: no notification targets", hint="add a [[targets]] entry"
+        )
+    runtime = Runtime.open(config)
+    results: list[dict[str, Any]] = []
+    for target in config.targets:
+        try:
+            delivery = deliver(
+                target_urls(target), render_test(target.name),
+                config_files=target_config_files(target),
+            )  # fmt: skip
+        except DriftwardenError as exc:
+            delivery = Delivery(False, str(exc))
+        results.append({"target": target.name, "ok": delivery.ok, "error": delivery.error})
+        with runtime.store.write() as session:
+            runtime.store.audit.append(
+                session, actor=runtime.actor, action="notification.test",
+                outcome="sent" if delivery.ok else "failed",
+                details={"target": target.name, "error": delivery.error},
+            )  # fmt: skip
+    if as_json:
+        print_json({"results": results})
+    else:
+        for result in results:
+            mark = "[green]ok[/]" if result["ok"] else "[red]failed[/]"
+            stdout.print(
+                f"{mark} {result['target']}" + (f": {result['error']}" if result["error"] else "")
+            )
+    if not all(result["ok"] for result in results):
+        raise typer.Exit(1)
+
+
+@notify_app.command("list")
+@handle_errors
+def list_command(
+    ctx: typer.Context,
+    status: Annotated[StatusChoice | None, typer.Option("--status", help="Only these.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Queued, sent and failed messages, newest first."""
+    runtime = Runtime.open(app_state(ctx).load())
+    with runtime.store.read() as session:
+        rows = [
+            {
+                "notification_id": n.id, "target": n.target, "event": n.event, "stack": n.stack,
+                "operation_id": n.operation_id, "title": n.title, "status": n.status,
+                "attempts": n.attempts, "created_at": iso(n.created_at),
+                "sent_at": iso(n.sent_at), "next_attempt_at": iso(n.next_attempt_at),
+                "last_error": n.last_error, "idempotency_key": n.idempotency_key,
+            }
+            for n in list_notifications(session, status=status.value if status else None,
+                                        limit=limit)
+        ]  # fmt: skip
+    if as_json:
+        print_json({"notifications": rows})
+        return
+    stdout.print(
+        table(
+            ("created", "target", "event", "stack", "status", "attempts", "title", "last error"),
+            [
+                (
+                    r["created_at"],
+                    r["target"],
+                    r["event"],
+                    r["stack"],
+                    r["status"],
+                    r["attempts"],
+                    r["title"],
+                    r["last_error"] or "",
+                )
+                for r in rows
+            ],
+        )
+        if rows
+        else "no notifications"
+    )
+
+
+@notify_app.command("send")
+@handle_errors
+def send_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Deliver every due message in the outbox now (what `scan` and the daemon do)."""
+    config = app_state(ctx).load()
+    runtime = Runtime.open(config)
+    report = deliver_due(runtime.store, config, runtime.actor)
+    data = {"sent": report.sent, "retrying": report.retrying, "failed": report.failed,
+            "errors": report.errors}  # fmt: skip
+    if as_json:
+        print_json(data)
+    else:
+        stdout.print(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
+        for target, error in report.errors.items():
+            stdout.print(f"[red]{target}[/]: {error}")

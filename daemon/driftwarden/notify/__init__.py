@@ -1,0 +1,23 @@
+"""Notifications: what a message says (`render`, pure) and its delivery (`deliver`, apprise)."""
+
+from driftwarden.notify.deliver import Delivery, deliver, redact_url
+from driftwarden.notify.render import (
+    EVENT_OF_TRANSITION,
+    Message,
+    render_check_failing,
+    render_check_recovered,
+    render_findings,
+    render_test,
+)
+
+__all__ = [
+    "EVENT_OF_TRANSITION",
+    "Delivery",
+    "Message",
+    "deliver",
+    "redact_url",
+    "render_check_failing",
+    "render_check_recovered",
+    "render_findings",
+    "render_test",
+]

@@ -1,0 +1,315 @@
+"""What a notification says: titles and bodies, Markdown for chat and plain text for email.
+
+Pure: no I/O. One message per stack per check run, never one per property. Values arrive
+already redacted (a secret finding carries `[secret]`), and a secret finding's values are
+never shown whatever they hold.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from driftwarden.model import REDACTED, FindingTransition
+
+EVENT_OF_TRANSITION = {
+    "opened": "drift.new",
+    "changed": "drift.changed",
+    "resolved": "drift.resolved",
+}
+EVENT_TEST = "test"
+EVENT_CHECK_FAILING = "check.failing"
+
+PREFIX = "[driftwarden]"
+VALUE_CHARS = 80  # a value longer than this is shortened with "…"
+ERROR_CHARS = 1000  # the part of a failed check's error a message quotes
+ARROW = "→"
+ELLIPSIS = "…"
+_KIND_ORDER = {"opened": 0, "changed": 1, "resolved": 2}
+# Only what would change the rendering: chat flavours (Slack) show other escapes verbatim.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>])")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification: `event` is its main event kind (e.g. "drift.new")."""
+
+    event: str
+    title: str
+    markdown: str  # for chat targets
+    text: str  # plain text, for email
+
+
+# ---------------------------------------------------------------------------- formats
+
+
+@dataclass(frozen=True)
+class _Format:
+    code: Callable[[str], str]  # a path, value or type
+    name: Callable[[str], str]  # a resource name
+    bullet: str
+    blank_between_resources: bool
+
+
+def _md_code(text: str) -> str:
+    """A CommonMark code span that survives backticks inside `text`."""
+    text = text.replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_escape(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+_MARKDOWN = _Format(
+    code=_md_code,
+    name=lambda name: f"**{_md_escape(name)}**",
+    bullet="- ",
+    blank_between_resources=True,
+)
+_TEXT = _Format(
+    code=lambda text: text.replace("\n", " "),
+    name=lambda name: name.replace("\n", " "),
+    bullet="  - ",
+    blank_between_resources=True,
+)
+
+
+# ---------------------------------------------------------------------------- values
+
+
+def format_value(value: Any, *, limit: int = VALUE_CHARS) -> str:
+    """A value as JSON (so strings show their quotes and escapes), shortened to `limit`."""
+    if value is None:
+        return "(absent)"
+    try:
+        encoded = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        encoded = repr(value)
+    if len(encoded) > limit:
+        encoded = encoded[: limit - 1] + ELLIPSIS
+    return encoded
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
+def _resource_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def _whole_resource(change: str, check: str) -> str:
+    """What happened to a resource as a whole (a finding with path "")."""
+    if check == "code":
+        return {
+            "create": "would be created",
+            "delete": "would be deleted",
+            "replace": "would be replaced",
+            "update": "would be updated",
+        }.get(change, f"pending {change}")
+    return {
+        "delete": "deleted out of band",
+        "create": "created out of band",
+        "replace": "would need a replacement",
+        "update": "changed out of band",
+    }.get(change, f"drifted ({change})")
+
+
+# ---------------------------------------------------------------------------- findings
+
+
+def _line(transition: FindingTransition, fmt: _Format) -> str:
+    """One finding as one bullet line."""
+    t = transition
+    code = fmt.code
+    secret = t.secret
+
+    def value(raw: Any) -> str:
+        return code(REDACTED if secret else format_value(raw))
+
+    if not t.path:
+        what = _whole_resource(t.change, t.check)
+        if t.kind == "opened":
+            return f"{fmt.bullet}{what}"
+        if t.kind == "resolved":
+            return f"{fmt.bullet}resolved (was: {what})"
+        before = _whole_resource(str((t.previous or {}).get("change", t.change)), t.check)
+        return f"{fmt.bullet}changed: was {before}, now {what}"
+
+    path = code(t.path)
+    if t.kind == "opened":
+        return f"{fmt.bullet}{path}: {value(t.expected)} {ARROW} {value(t.actual)}"
+    if t.kind == "resolved":
+        return f"{fmt.bullet}{path}: resolved (was {value(t.expected)} {ARROW} {value(t.actual)})"
+    previous = t.previous or {}
+    line = f"{fmt.bullet}{path}: changed: {value(previous.get('actual'))} {ARROW} {value(t.actual)}"
+    if secret or previous.get("expected", t.expected) == t.expected:
+        return f"{line} (expected {value(t.expected)})"
+    return f"{line} (expected was {value(previous.get('expected'))}, now {value(t.expected)})"
+
+
+def _grouped(
+    transitions: Sequence[FindingTransition],
+) -> list[tuple[str, str, list[FindingTransition]]]:
+    """(urn, type, findings) per resource: new before changed before resolved, then by name."""
+    groups: dict[str, list[FindingTransition]] = {}
+    for transition in transitions:
+        groups.setdefault(transition.urn, []).append(transition)
+    ordered = []
+    for urn, items in groups.items():
+        items.sort(key=lambda t: (_KIND_ORDER.get(t.kind, 9), t.path))
+        ordered.append((urn, items[0].type, items))
+    ordered.sort(key=lambda group: (_KIND_ORDER.get(group[2][0].kind, 9), _resource_name(group[0])))
+    return ordered
+
+
+def _omission(properties: int, resources: int) -> str:
+    noun = "property" if properties == 1 else "properties"
+    return f"{ELLIPSIS}and {properties} more {noun} on {_plural(resources, 'resource')}"
+
+
+def _body(
+    groups: list[tuple[str, str, list[FindingTransition]]],
+    stack: str,
+    fmt: _Format,
+    max_chars: int,
+) -> str:
+    """The resource blocks, cut at a line boundary when they would exceed `max_chars`.
+
+    A resource's header is only written with at least one of its lines; what is cut is
+    counted in a note before the final line, which is always there.
+    """
+    final = f"See everything: driftwarden drift show {stack}"
+    total = sum(len(items) for _, _, items in groups)
+    lines: list[str] = []
+    used = 0  # length of "\n".join(lines), give or take a separator
+    shown = 0
+    omitted_resources = 0
+    cut = False
+    for urn, type_, items in groups:
+        if cut:
+            omitted_resources += 1
+            continue
+        header = [""] if fmt.blank_between_resources and lines else []
+        header.append(f"{fmt.name(_resource_name(urn))} ({fmt.code(type_)})")
+        for written, item in enumerate(items):
+            new = ([] if written else header) + [_line(item, fmt)]
+            grown = used + sum(len(line) + 1 for line in new)
+            left = total - shown - 1
+            tail = len(final) + 2 + (len(_omission(left, len(groups))) + 1 if left else 0)
+            if grown + tail > max_chars:
+                cut = True
+                break
+            lines.extend(new)
+            used = grown
+            shown += 1
+        if cut:
+            omitted_resources += 1  # this one lost some of its lines
+    tail_lines = [_omission(total - shown, omitted_resources)] if shown < total else []
+    tail_lines.append(final)
+    return (("\n".join(lines) + "\n\n") if lines else "") + "\n".join(tail_lines)
+
+
+def _title(stack: str, transitions: Sequence[FindingTransition]) -> str:
+    code_only = all(t.check == "code" for t in transitions)
+    resources: dict[str, set[str]] = {"opened": set(), "changed": set(), "resolved": set()}
+    for t in transitions:
+        resources.setdefault(t.kind, set()).add(t.urn)
+    counts = [(kind, len(resources[kind])) for kind in ("opened", "changed", "resolved")]
+    counts = [(kind, count) for kind, count in counts if count]
+    parts = []
+    for position, (kind, count) in enumerate(counts):
+        noun = _plural(count, "resource")
+        if position:  # the leading part says what happened; the others only count
+            short = {"opened": "new", "changed": "changed", "resolved": "resolved"}[kind]
+            parts.append(f"{count} {short}")
+        elif kind == "opened":
+            parts.append(f"{noun} with pending changes" if code_only else f"{noun} drifted")
+        elif kind == "changed":
+            what = "pending changes" if code_only else "drift"
+            parts.append(f"{what} changed on {noun}")
+        else:
+            what = "pending changes" if code_only else "drift"
+            parts.append(f"{what} resolved on {noun}")
+    return f"{PREFIX} {stack}: {', '.join(parts)}"
+
+
+def render_findings(
+    stack: str, transitions: Sequence[FindingTransition], *, max_chars: int = 3500
+) -> Message | None:
+    """One message for a stack's finding transitions of one scan; None when there are none."""
+    if not transitions:
+        return None
+    kinds = {t.kind for t in transitions}
+    main = next(kind for kind in ("opened", "changed", "resolved") if kind in kinds)
+    groups = _grouped(transitions)
+    return Message(
+        event=EVENT_OF_TRANSITION[main],
+        title=_title(stack, transitions),
+        markdown=_body(groups, stack, _MARKDOWN, max_chars),
+        text=_body(groups, stack, _TEXT, max_chars),
+    )
+
+
+# ---------------------------------------------------------------------------- checks, test
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def render_check_failing(stack: str, check: str, error: str, consecutive: int) -> Message:
+    """A check of `stack` has failed `consecutive` times in a row."""
+    times = _plural(consecutive, "time")
+    error = _shorten(error, ERROR_CHARS) or "(no error message)"
+    history = f"driftwarden history --stack {stack}"
+    fenced = error.replace("```", "'''")  # the error must not close its code block
+    markdown = (
+        f"The {check} check of {_md_code(stack)} failed {times} in a row.\n\n"
+        f"Last error:\n```\n{fenced}\n```\n\n"
+        f"See the operations: {_md_code(history)}"
+    )
+    text = (
+        f"The {check} check of {stack} failed {times} in a row.\n\n"
+        f"Last error:\n{error}\n\n"
+        f"See the operations: {history}"
+    )
+    title = f"{PREFIX} {stack}: {check} check failing ({times} in a row)"
+    return Message(EVENT_CHECK_FAILING, title, markdown, text)
+
+
+def render_check_recovered(stack: str, check: str, failures: int) -> Message:
+    """A check of `stack` succeeded again after `failures` consecutive failures."""
+    after = _plural(failures, "consecutive failure")
+    markdown = (
+        f"The {check} check of {_md_code(stack)} succeeded again after {after}.\n\n"
+        f"Current state: {_md_code('driftwarden status')}"
+    )
+    text = (
+        f"The {check} check of {stack} succeeded again after {after}.\n\n"
+        f"Current state: driftwarden status"
+    )
+    return Message(
+        EVENT_CHECK_FAILING, f"{PREFIX} {stack}: {check} check recovered", markdown, text
+    )
+
+
+def render_test(target: str) -> Message:
+    """The message `driftwarden notify test` sends to a target."""
+    markdown = (
+        f"This is a test message from driftwarden to the target {_md_code(target)}.\n\n"
+        "If you can read it, notifications to this target work."
+    )
+    text = (
+        f"This is a test message from driftwarden to the target {target}.\n\n"
+        "If you can read it, notifications to this target work."
+    )
+    return Message(EVENT_TEST, f"{PREFIX} test notification ({target})", markdown, text)

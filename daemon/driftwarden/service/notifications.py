@@ -1,0 +1,232 @@
+"""Which messages a check causes, and their delivery from the outbox.
+
+Messages are queued in the same store transaction as the transitions that cause them
+(`queue_for_check`), then delivered by `deliver_due`: each target on its own thread, so
+one slow or broken target never delays the others.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+from sqlmodel import Session
+
+from driftwarden.config import Config, StackConfig, TargetConfig
+from driftwarden.errors import DriftwardenError
+from driftwarden.model import FindingTransition
+from driftwarden.notify import (
+    EVENT_OF_TRANSITION,
+    Delivery,
+    Message,
+    deliver,
+    render_check_failing,
+    render_check_recovered,
+    render_findings,
+)
+from driftwarden.service.logs import logger
+from driftwarden.store.db import Store
+from driftwarden.store.models import Notification
+from driftwarden.store.outbox import due, enqueue, record_attempt
+from driftwarden.store.queries import recent_statuses
+
+FAILURE_STATUSES = ("failed", "timed_out")
+
+
+def target_urls(target: TargetConfig) -> list[str]:
+    """The target's apprise URLs, read now from wherever they are kept."""
+    urls = list(target.urls)
+    if target.url_env:
+        value = os.environ.get(target.url_env, "").strip()
+        if not value:
+            raise DriftwardenError(
+                f"target {target.name!r}: environment variable {target.url_env} is not set",
+                hint="set it in the service environment, or use url_file/url_credential",
+            )
+        urls.append(value)
+    for path in _secret_files(target):
+        try:
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise DriftwardenError(
+                f"target {target.name!r}: cannot read {path}: {exc.strerror}",
+                hint="check the file (or the unit's LoadCredential=)",
+            ) from None
+        if not value:
+            raise DriftwardenError(f"target {target.name!r}: {path} is empty")
+        urls.extend(line.strip() for line in value.splitlines() if line.strip())
+    return urls
+
+
+def _secret_files(target: TargetConfig) -> list[Path]:
+    files = [target.url_file] if target.url_file else []
+    if target.url_credential:
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise DriftwardenError(
+                f"target {target.name!r}: url_credential needs $CREDENTIALS_DIRECTORY",
+                hint="run under systemd with LoadCredential=, or use url_file",
+            )
+        files.append(Path(directory) / target.url_credential)
+    return files
+
+
+def target_config_files(target: TargetConfig) -> list[str]:
+    return [str(target.config_file)] if target.config_file else []
+
+
+def queue_for_check(
+    session: Session,
+    config: Config,
+    stack: StackConfig,
+    *,
+    check: str,
+    operation_id: str,
+    status: str,
+    transitions: Sequence[FindingTransition],
+    error: str | None,
+) -> list[Notification]:
+    """Queue what this finished check means for each of the stack's targets."""
+    messages: list[tuple[str, Message]] = []
+    if transitions:
+        for target in config.targets_of(stack):
+            wanted = [t for t in transitions if EVENT_OF_TRANSITION[t.kind] in target.events]
+            message = render_findings(stack.name, wanted)
+            if message is not None:
+                messages.append((target.name, message))
+    threshold = config.notifications.check_failing_after
+    statuses = recent_statuses(session, stack.name, check, limit=threshold + 50)
+    streak = _failure_streak(statuses[1:] if statuses else [])
+    failing_message = None
+    if status in FAILURE_STATUSES and streak + 1 == threshold:
+        failing_message = render_check_failing(stack.name, check, error or "", threshold)
+    elif status == "succeeded" and streak >= threshold:
+        failing_message = render_check_recovered(stack.name, check, streak)
+    if failing_message is not None:
+        for target in config.targets_of(stack):
+            if "check.failing" in target.events:
+                messages.append((target.name, failing_message))
+    queued = []
+    for target_name, message in messages:
+        row = enqueue(
+            session,
+            key=f"{operation_id}:{target_name}:{message.event}",
+            target=target_name, event=message.event, title=message.title,
+            markdown=message.markdown, text=message.text, stack=stack.name,
+            operation_id=operation_id,
+        )  # fmt: skip
+        if row is not None:
+            queued.append(row)
+    return queued
+
+
+_HEADER_SCHEMES = ("json", "jsons", "form", "forms", "xml", "xmls")
+
+
+def with_idempotency_key(url: str, key: str) -> str:
+    """Webhook targets get the key as a header (apprise's `+Header=value` parameter), so a
+    receiver can drop the duplicate that a crash between sending and recording can cause."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in _HEADER_SCHEMES:
+        return url
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}{urlencode({'+X-Driftwarden-Idempotency-Key': key})}"
+
+
+def _failure_streak(statuses: Sequence[str]) -> int:
+    """Consecutive failures, newest first; cancelled/interrupted runs neither count nor break."""
+    streak = 0
+    for status in statuses:
+        if status in FAILURE_STATUSES:
+            streak += 1
+        elif status == "succeeded":
+            break
+    return streak
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)  # target -> last error
+
+
+def deliver_due(store: Store, config: Config, actor: str, timeout: float = 15.0) -> DeliveryReport:
+    """One delivery pass over the outbox: every due message, targets in parallel."""
+    with store.read() as session:
+        pending = list(due(session))
+    by_target: dict[str, list[Notification]] = defaultdict(list)
+    for notification in pending:
+        by_target[notification.target].append(notification)
+    report = DeliveryReport()
+    if not by_target:
+        return report
+    with ThreadPoolExecutor(
+        max_workers=min(8, len(by_target)), thread_name_prefix="notify"
+    ) as pool:
+        for target_name, outcome in zip(
+            by_target,
+            pool.map(
+                lambda name: _deliver_target(store, config, actor, name, by_target[name], timeout),
+                by_target,
+            ),
+            strict=True,
+        ):
+            report.sent += outcome.sent
+            report.retrying += outcome.retrying
+            report.failed += outcome.failed
+            if outcome.errors:
+                report.errors[target_name] = outcome.errors[target_name]
+    return report
+
+
+def _deliver_target(
+    store: Store,
+    config: Config,
+    actor: str,
+    name: str,
+    notifications: list[Notification],
+    timeout: float,
+) -> DeliveryReport:
+    report = DeliveryReport()
+    target = config.target(name)
+    for notification in notifications:
+        if target is None:
+            delivery = Delivery(False, f"target {name!r} is no longer configured")
+        else:
+            try:
+                message = Message(notification.event, notification.title, notification.markdown,
+                                  notification.text)  # fmt: skip
+                urls = [with_idempotency_key(url, notification.idempotency_key)
+                        for url in target_urls(target)]  # fmt: skip
+                delivery = deliver(
+                    urls, message, timeout=timeout, config_files=target_config_files(target)
+                )
+            except DriftwardenError as exc:
+                delivery = Delivery(False, str(exc))
+        with store.write() as session:
+            row = record_attempt(
+                session, store.audit, notification.id, ok=delivery.ok, error=delivery.error,
+                max_attempts=config.notifications.max_attempts, actor=actor,
+            )  # fmt: skip
+        if delivery.ok:
+            report.sent += 1
+            continue
+        report.errors[name] = delivery.error or "delivery failed"
+        if row.status == "failed":
+            report.failed += 1
+        else:
+            report.retrying += 1
+        logger.warning(
+            "notification not delivered",
+            extra={"target": name, "notification_id": row.id, "attempts": row.attempts,
+                   "status": row.status, "error": delivery.error},
+        )  # fmt: skip
+        break  # this target is down: its other messages wait for the next pass
+    return report
