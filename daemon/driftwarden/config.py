@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -130,6 +130,18 @@ class TargetConfig(_Model):
         return self
 
 
+class RemediationPolicy(_Model):
+    """`[remediation]` (defaults) and `[stacks.remediation]`: when and how drift is undone."""
+
+    policy: Literal["none", "refresh", "up"] = "none"
+    max_changes: int = Field(default=10, ge=1)  # refuse plans changing more resources
+    allow_delete: bool = False  # refuse any plan that deletes…
+    allow_replace: bool = False  # …or replaces a resource
+    protect: tuple[str, ...] = ()  # URN globs never remediated automatically
+    after_consecutive: int = Field(default=1, ge=1, le=1000)  # drift checks seeing drift first
+    approval: Literal["auto", "manual"] = "auto"
+
+
 class StackConfig(_Model):
     """One `[[stacks]]` entry: a Pulumi stack to keep honest."""
 
@@ -147,6 +159,14 @@ class StackConfig(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     # Notification targets (names of [[targets]]); default: [notifications] default_targets.
     notify: tuple[str, ...] | None = None
+    # Overrides of [remediation] for this stack (only the keys given).
+    remediation: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("remediation")
+    @classmethod
+    def _valid_remediation(cls, value: dict[str, Any]) -> dict[str, Any]:
+        RemediationPolicy.model_validate(value)  # the same keys and checks as [remediation]
+        return value
 
     @field_validator("project_dir")
     @classmethod
@@ -176,6 +196,7 @@ class StackConfig(_Model):
 class Config(_Model):
     daemon: DaemonSettings = DaemonSettings()
     notifications: NotificationSettings = NotificationSettings()
+    remediation: RemediationPolicy = RemediationPolicy()
     targets: tuple[TargetConfig, ...] = ()
     stacks: tuple[StackConfig, ...] = ()
     source: Path | None = Field(default=None, exclude=True)
@@ -215,6 +236,10 @@ class Config(_Model):
 
     def timeout_of(self, stack: StackConfig) -> int:
         return stack.timeout or self.daemon.default_timeout
+
+    def remediation_of(self, stack: StackConfig) -> RemediationPolicy:
+        return self.remediation.model_copy(update=RemediationPolicy.model_validate(
+            stack.remediation).model_dump(include=set(stack.remediation)))  # fmt: skip
 
     def targets_of(self, stack: StackConfig) -> list[TargetConfig]:
         names = stack.notify if stack.notify is not None else self.notifications.default_targets
@@ -317,6 +342,7 @@ def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
             "targets": TargetConfig,
             "notifications": NotificationSettings,
             "daemon": DaemonSettings,
+            "remediation": RemediationPolicy,
         }
         model = tables.get(str(parent[0]), Config) if parent else Config
         valid = ", ".join(name for name, f in model.model_fields.items() if not f.exclude)

@@ -16,6 +16,7 @@ from driftwarden.config import StackConfig
 from driftwarden.errors import UsageError
 from driftwarden.model import Check, CheckStatus
 from driftwarden.service.notifications import deliver_due
+from driftwarden.service.remediate import maybe_remediate
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.scan import CheckResult, exit_code, scan, select_stacks
 
@@ -77,6 +78,10 @@ def scan_command(
     else:
         results = scan(runtime, stacks, checks, wait=not no_wait)
 
+    for result in results:
+        done = maybe_remediate(runtime, config.stack(result.stack), result, actor=runtime.actor)
+        if done is not None and not as_json:
+            stderr.print(f"remediation of {escape(result.stack)} ({done.mode}): {done.status}")
     # Deliver what this scan queued; what cannot go now stays queued for the next run.
     delivery = deliver_due(runtime.store, config, runtime.actor)
     for target, error in delivery.errors.items():

@@ -21,21 +21,29 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from driftwarden.engine.errors import EngineError, EngineErrorKind
-from driftwarden.engine.runner import CheckRun, Engine, EngineTarget, Progress, project_name
-from driftwarden.model import Check
+from driftwarden.engine.runner import (
+    Action,
+    CheckRun,
+    Engine,
+    EngineTarget,
+    Progress,
+    project_name,
+)
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
 INTERRUPT_GRACE_SECONDS = 10.0
 _POLL_SECONDS = 0.2
 
 
-def _worker(conn: Connection, pulumi_bin: Path | None, target: EngineTarget, check: Check) -> None:
+def _worker(
+    conn: Connection, pulumi_bin: Path | None, target: EngineTarget, action: Action
+) -> None:
     os.setsid()  # our own process group: everything the engine starts joins it
     signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
     try:
         engine = Engine(pulumi_bin)
-        run = engine.run_check(target, check, lambda message: conn.send(("progress", message)))
+        run = engine.run(target, action, lambda message: conn.send(("progress", message)))
         conn.send(("done", run))
     except EngineError as exc:
         conn.send(("error", (exc.kind.value, exc.message, exc.hint)))
@@ -64,10 +72,10 @@ class IsolatedEngine:
         # spawn, not fork: the daemon has threads, and a forked copy of them is unsafe.
         self._context = multiprocessing.get_context("spawn")
 
-    def run_check(
+    def run(
         self,
         target: EngineTarget,
-        check: Check,
+        action: Action,
         progress: Progress | None = None,
         *,
         timeout: float,
@@ -75,7 +83,7 @@ class IsolatedEngine:
     ) -> CheckRun:
         parent, child = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=_worker, args=(child, self.pulumi_bin, target, check), daemon=False
+            target=_worker, args=(child, self.pulumi_bin, target, action), daemon=False
         )
         process.start()
         child.close()

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,24 @@ class EngineTarget:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
+class Action(StrEnum):
+    """Everything driftwarden asks of the engine. Only REFRESH and UP change anything."""
+
+    DRIFT = "drift"  # refresh --preview-only
+    CODE = "code"  # preview
+    PLAN_REFRESH = "plan-refresh"  # what `refresh` would accept into state
+    PLAN_UP = "plan-up"  # preview --refresh: what `up --refresh` would do
+    REFRESH = "refresh"  # accept the live values into state
+    UP = "up"  # up --refresh: put the infrastructure back to the program
+
+    @classmethod
+    def of(cls, check: Check) -> Action:
+        return cls(check.value)
+
+
 @dataclass
 class CheckRun:
-    check: Check
+    action: Action
     events: list[dict[str, Any]]
     duration_seconds: float
     cli_version: str
@@ -76,6 +92,11 @@ class Engine:
     def run_check(
         self, target: EngineTarget, check: Check, progress: Progress | None = None
     ) -> CheckRun:
+        return self.run(target, Action.of(check), progress)
+
+    def run(
+        self, target: EngineTarget, action: Action, progress: Progress | None = None
+    ) -> CheckRun:
         if not target.passphrase_file.is_file():
             raise EngineError(
                 EngineErrorKind.PASSPHRASE,
@@ -89,7 +110,7 @@ class Engine:
             env_vars=self.environment(target),
         )
         events: list[dict[str, Any]] = []
-        counter = _ProgressCounter(check, progress)
+        counter = _ProgressCounter(action, progress)
 
         def on_event(event: EngineEvent) -> None:
             data = to_engine_json(event)
@@ -99,12 +120,18 @@ class Engine:
         started = time.monotonic()
         try:
             stack = Stack.select(target.stack, workspace)
-            if check is Check.DRIFT:
-                stack.preview_refresh(
-                    on_event=on_event, color="never", show_secrets=False, suppress_progress=True
-                )
+            quiet: dict[str, Any] = {"on_event": on_event, "color": "never",
+                                     "suppress_progress": True}  # fmt: skip
+            if action in (Action.DRIFT, Action.PLAN_REFRESH):
+                stack.preview_refresh(show_secrets=False, **quiet)
+            elif action is Action.CODE:
+                stack.preview(**quiet)
+            elif action is Action.PLAN_UP:
+                stack.preview(refresh=True, **quiet)
+            elif action is Action.REFRESH:
+                stack.refresh(show_secrets=False, **quiet)
             else:
-                stack.preview(on_event=on_event, color="never", suppress_progress=True)
+                stack.up(refresh=True, show_secrets=False, **quiet)
         except StackNotFoundError:
             raise self._not_deployed(target) from None
         except CommandError as exc:
@@ -114,7 +141,7 @@ class Engine:
             ) from None
         if not stack_was_deployed(events):
             raise self._not_deployed(target)
-        return CheckRun(check, events, time.monotonic() - started, self.version)
+        return CheckRun(action, events, time.monotonic() - started, self.version)
 
     def environment(self, target: EngineTarget) -> dict[str, str]:
         """The variables the engine runs with for `target` (beside the inherited ones)."""
@@ -176,8 +203,10 @@ def _project_python(project_dir: Path) -> Path | None:
 class _ProgressCounter:
     """Turns engine events into short progress lines ("refreshing motd (3 resources)")."""
 
-    def __init__(self, check: Check, progress: Progress | None) -> None:
-        self.verb = "refreshing" if check is Check.DRIFT else "previewing"
+    def __init__(self, action: Action, progress: Progress | None) -> None:
+        self.verb = {
+            Action.DRIFT: "refreshing", Action.REFRESH: "refreshing", Action.UP: "updating",
+        }.get(action, "previewing")  # fmt: skip
         self.progress = progress
         self.seen: set[str] = set()
 

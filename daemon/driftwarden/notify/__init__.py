@@ -7,6 +7,7 @@ from driftwarden.notify.render import (
     render_check_failing,
     render_check_recovered,
     render_findings,
+    render_remediation,
     render_test,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "render_check_failing",
     "render_check_recovered",
     "render_findings",
+    "render_remediation",
     "render_test",
 ]

@@ -313,3 +313,21 @@ def render_test(target: str) -> Message:
         "If you can read it, notifications to this target work."
     )
     return Message(EVENT_TEST, f"{PREFIX} test notification ({target})", markdown, text)
+
+
+def render_remediation(
+    stack: str, event: str, headline: str, lines: Sequence[str], command: str | None = None
+) -> Message:
+    """A remediation step: `remediation.needs_approval`, `.succeeded` or `.failed`.
+
+    `lines` name the guardrail and resources, or the plan; `command` is what a human runs
+    (the approval), shown last.
+    """
+    closing = command or f"driftwarden history --stack {stack}"
+    verb = "Approve with" if command else "See the operations"
+    markdown = "\n".join(
+        [_md_escape(headline), "", *(f"- {_md_escape(line)}" for line in lines), "",
+         f"{verb}: {_md_code(closing)}"]
+    )  # fmt: skip
+    text = "\n".join([headline, "", *(f"- {line}" for line in lines), "", f"{verb}: {closing}"])
+    return Message(event, f"{PREFIX} {stack}: {headline}", markdown, text)

@@ -35,6 +35,7 @@ from driftwarden.model import Check, CheckStatus
 from driftwarden.sdnotify import Notifier
 from driftwarden.service.logs import logger
 from driftwarden.service.notifications import deliver_due
+from driftwarden.service.remediate import maybe_remediate
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.service.scan import CheckResult, run_check
 from driftwarden.store.queries import stack_summaries
@@ -306,12 +307,7 @@ class Daemon:
             for check in selected:
                 if self.stopping.is_set():
                     break
-                results.append(
-                    run_check(
-                        self.runtime, stack, check, trigger=trigger, actor=actor,
-                        cancel=self.stopping,
-                    )
-                )  # fmt: skip
+                results.append(self._check_and_remediate(stack, check, trigger, actor))
         except Exception:
             logger.exception("scan crashed", extra={"stack": name})
             results = []
@@ -320,6 +316,15 @@ class Daemon:
         if results:
             self._record_outcome(stack, failed=any(r.status is CheckStatus.FAILED for r in results),
                                  results=results)  # fmt: skip
+
+    def _check_and_remediate(
+        self, stack: StackConfig, check: Check, trigger: str, actor: str
+    ) -> CheckResult:
+        result = run_check(
+            self.runtime, stack, check, trigger=trigger, actor=actor, cancel=self.stopping
+        )
+        maybe_remediate(self.runtime, stack, result, actor=DAEMON_ACTOR, cancel=self.stopping)
+        return result
 
     def _record_outcome(
         self, stack: StackConfig, *, failed: bool, results: Sequence[CheckResult] = ()

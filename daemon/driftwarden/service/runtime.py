@@ -16,10 +16,9 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from driftwarden.config import Config, StackConfig
-from driftwarden.engine import CheckRun, Engine, EngineTarget
+from driftwarden.engine import Action, CheckRun, Engine, EngineTarget
 from driftwarden.engine.isolated import IsolatedEngine
 from driftwarden.engine.runner import Progress
-from driftwarden.model import Check
 from driftwarden.statedir import StateDir
 from driftwarden.store.audit import load_audit_key
 from driftwarden.store.db import Store, default_store_url, open_store
@@ -88,16 +87,16 @@ class Runtime:
     def run_engine(
         self,
         stack: StackConfig,
-        check: Check,
+        action: Action,
         progress: Progress | None,
         cancel: threading.Event | None,
     ) -> CheckRun:
         target = engine_target(stack, self.state)
         if self.isolated:
-            return self.isolated_engine.run_check(
-                target, check, progress, timeout=self.config.timeout_of(stack), cancel=cancel
+            return self.isolated_engine.run(
+                target, action, progress, timeout=self.config.timeout_of(stack), cancel=cancel
             )
-        return self.engine.run_check(target, check, progress)
+        return self.engine.run(target, action, progress)
 
     def _record_startup(self) -> None:
         self.record_config()

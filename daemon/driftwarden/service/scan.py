@@ -11,7 +11,7 @@ from typing import Any
 
 from driftwarden.config import Config, StackConfig
 from driftwarden.drift import extract_changes
-from driftwarden.engine import EngineError, EngineErrorKind, project_name
+from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, FindingTransition, ResourceChange
 from driftwarden.service.locks import stack_lock
@@ -134,7 +134,7 @@ def _run_locked(
                "trigger": trigger},
     )  # fmt: skip
     try:
-        run = runtime.run_engine(stack, check, progress, cancel)
+        run = runtime.run_engine(stack, Action.of(check), progress, cancel)
     except DriftwardenError as exc:
         result.error = str(exc)
         result.error_kind = exc.kind.value if isinstance(exc, EngineError) else "error"

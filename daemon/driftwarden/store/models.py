@@ -132,6 +132,8 @@ class Finding(SQLModel, table=True):
     last_seen: datetime = Field(sa_type=UtcDateTime)
     occurrences: int = 1
     resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Set when a remediation waits for a human (approval = "manual").
+    approval_requested_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     first_operation_id: str = Field(max_length=64)
     last_operation_id: str = Field(max_length=64)
 

@@ -210,3 +210,18 @@ def recent_statuses(session: Session, stack: str, kind: str, *, limit: int) -> l
         .limit(limit)
     )
     return [str(status) for (status,) in rows]
+
+
+def recent_outcomes(session: Session, stack: str, kind: str, *, limit: int) -> list[str | None]:
+    """Outcomes of the stack's latest finished operations of one kind, newest first."""
+    rows = session.execute(
+        select(Operation.outcome)  # type: ignore[call-overload]
+        .where(
+            col(Operation.stack) == stack,
+            col(Operation.kind) == kind,
+            col(Operation.status) == "succeeded",
+        )
+        .order_by(col(Operation.started_at).desc())
+        .limit(limit)
+    )
+    return [outcome for (outcome,) in rows]

@@ -1,0 +1,99 @@
+"""`driftwarden remediate NAME --mode refresh|up [--dry-run] [--yes]`: guarded remediation."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
+from driftwarden.cli._format import resource_name, short_value, table
+from driftwarden.errors import UsageError
+from driftwarden.service.notifications import deliver_due
+from driftwarden.service.remediate import PLAN_OF, Remediation, judge, remediate
+from driftwarden.service.runtime import Runtime
+
+
+class Mode(StrEnum):
+    REFRESH = "refresh"
+    UP = "up"
+
+
+def describe(result: Remediation) -> dict[str, object]:
+    return {
+        "stack": result.stack, "mode": result.mode, "status": result.status,
+        "plan": [change.to_dict() for change in result.plan],
+        "allowed": result.verdict.allowed, "reasons": list(result.verdict.reasons),
+        "plan_operation_id": result.plan_operation_id,
+        "apply_operation_id": result.apply_operation_id,
+        "verification": result.verification.to_dict() if result.verification else None,
+        "error": result.error,
+    }  # fmt: skip
+
+
+def show_plan(result: Remediation) -> None:
+    rows = []
+    for change in result.plan:
+        if not change.properties:
+            rows.append((resource_name(change.urn), change.change, "", ""))
+        for prop in change.properties:
+            rows.append((resource_name(change.urn), change.change, f"{prop.path} ({prop.kind})",
+                         f"{short_value(prop.expected, prop.secret)} → "
+                         f"{short_value(prop.actual, prop.secret)}"))  # fmt: skip
+    stdout.print(f"plan ({result.mode}) for {escape(result.stack)}:")
+    stdout.print(table(("resource", "change", "property", "before → after"), rows))
+    if result.verdict.allowed:
+        stdout.print("[green]guardrails: allowed[/]")
+    for reason in result.verdict.reasons:
+        stdout.print(f"[red]guardrail refuses:[/] {escape(reason)}")
+
+
+@handle_errors
+def remediate_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The stack.")],
+    mode: Annotated[Mode, typer.Option("--mode", help="refresh: accept live values; up: enforce.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Approve without asking.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Preview the remediation, check its guardrails, and (approved) apply and verify it."""
+    config = app_state(ctx).load()
+    stack = config.stack(name)
+    runtime = Runtime.open(config)
+    _ = runtime.engine
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not dry_run and not yes:
+        if not interactive:
+            raise UsageError(
+                "refusing to remediate without --yes when not on a terminal",
+                hint=f"review with `driftwarden remediate {name} --mode {mode.value} --dry-run`, "
+                "then add --yes",
+            )
+        preview = remediate(runtime, stack, mode.value, actor=runtime.actor, trigger="cli",
+                            approved=False, dry_run=True)  # fmt: skip
+        show_plan(preview)
+        if not preview.plan:
+            stdout.print("nothing to remediate")
+            return
+        if not preview.verdict.allowed:
+            raise typer.Exit(1)
+        if not typer.confirm(f"apply this {mode.value} to {name}?", default=False):
+            raise typer.Exit(1)
+    result = remediate(runtime, stack, mode.value, actor=runtime.actor, trigger="cli",
+                       approved=True, dry_run=dry_run)  # fmt: skip
+    deliver_due(runtime.store, config, runtime.actor)
+    if as_json:
+        print_json(describe(result))
+    else:
+        show_plan(result)
+        stdout.print(
+            f"status: {result.status}" + (f" ({escape(result.error)})" if result.error else "")
+        )
+    raise typer.Exit({"succeeded": 0, "dry_run": 0, "nothing_to_do": 0}.get(result.status, 1))
+
+
+__all__ = ["PLAN_OF", "judge", "remediate_command"]

@@ -1,0 +1,280 @@
+"""Guarded remediation: plan, check the plan against the guardrails, act, verify.
+
+`refresh` accepts the live values into state; `up` puts the infrastructure back to the
+program (`up --refresh`). Before acting, the exact plan is previewed and judged: too
+many changes, a delete, a replace or a protected URN refuses the whole remediation, and
+nothing is touched. Every step is an operation and an audit event with its actor.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlmodel import col, select
+
+from driftwarden.config import RemediationPolicy, StackConfig
+from driftwarden.drift import extract_changes
+from driftwarden.engine import Action, CheckRun, EngineError, project_name
+from driftwarden.errors import DriftwardenError
+from driftwarden.model import Check, CheckStatus, ResourceChange
+from driftwarden.notify import Message, render_remediation
+from driftwarden.service.locks import stack_lock
+from driftwarden.service.logs import logger
+from driftwarden.service.runtime import Runtime
+from driftwarden.service.scan import CheckResult, new_operation_id, run_check
+from driftwarden.store.models import Finding
+from driftwarden.store.operations import OperationStart, finish_operation, start_operation
+from driftwarden.store.outbox import enqueue
+from driftwarden.store.queries import recent_outcomes
+
+PLAN_OF = {"refresh": Action.PLAN_REFRESH, "up": Action.PLAN_UP}
+APPLY_OF = {"refresh": Action.REFRESH, "up": Action.UP}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reasons: tuple[str, ...] = ()  # "guardrail: what and which resources"
+
+
+def judge(plan: Sequence[ResourceChange], policy: RemediationPolicy) -> Verdict:
+    """The guardrails against the exact plan."""
+    reasons = []
+    if len(plan) > policy.max_changes:
+        names = ", ".join(c.name for c in plan)
+        reasons.append(
+            f"max_changes: {len(plan)} resources would change, the limit is "
+            f"{policy.max_changes} ({names})"
+        )
+    deletes = [c.name for c in plan if c.change in ("delete", "replace")]
+    if deletes and not policy.allow_delete:
+        reasons.append(f"allow_delete: the plan deletes {', '.join(deletes)}")
+    replaces = [c.name for c in plan if c.change == "replace"]
+    if replaces and not policy.allow_replace:
+        reasons.append(f"allow_replace: the plan replaces {', '.join(replaces)}")
+    protected = [
+        f"{c.name} ({pattern})"
+        for c in plan
+        for pattern in policy.protect
+        if fnmatch.fnmatchcase(c.urn, pattern)
+    ]
+    if protected:
+        reasons.append(f"protect: the plan touches protected {', '.join(protected)}")
+    return Verdict(not reasons, tuple(reasons))
+
+
+@dataclass
+class Remediation:
+    stack: str
+    mode: str
+    status: str  # nothing_to_do | dry_run | refused | needs_approval | succeeded | failed
+    plan: list[ResourceChange] = field(default_factory=list)
+    verdict: Verdict = Verdict(True)
+    plan_operation_id: str | None = None
+    apply_operation_id: str | None = None
+    verification: CheckResult | None = None
+    error: str | None = None
+
+    @property
+    def command(self) -> str:
+        return f"driftwarden remediate {self.stack} --mode {self.mode} --yes"
+
+
+def remediate(
+    runtime: Runtime,
+    stack: StackConfig,
+    mode: str,
+    *,
+    actor: str,
+    trigger: str,
+    approved: bool,
+    dry_run: bool = False,
+    cancel: threading.Event | None = None,
+) -> Remediation:
+    """Plan, judge, and (approved and allowed) act and verify. Records every step."""
+    policy = runtime.config.remediation_of(stack)
+    result = Remediation(stack.name, mode, "failed")
+    plan_op, run, error = _engine_step(runtime, stack, PLAN_OF[mode], trigger, actor, cancel)
+    result.plan_operation_id = plan_op
+    if run is None:
+        result.error = error
+        _announce(runtime, stack, result, actor, "remediation.failed",
+                  f"remediation ({mode}) failed: could not plan", [error or "?"])  # fmt: skip
+        return result
+    result.plan = extract_changes(run.events, stack.sensitive_paths)
+    result.verdict = judge(result.plan, policy)
+    _audit(runtime, actor, "remediation.planned", stack.name, plan_op, {
+        "mode": mode, "resources": [c.urn for c in result.plan],
+        "allowed": result.verdict.allowed, "reasons": list(result.verdict.reasons),
+    })  # fmt: skip
+    if not result.plan:
+        result.status = "nothing_to_do"
+        return result
+    if dry_run:
+        result.status = "dry_run"
+        return result
+    if not result.verdict.allowed:
+        result.status = "refused"
+        _audit(runtime, actor, "remediation.refused", stack.name, plan_op,
+               {"mode": mode, "reasons": list(result.verdict.reasons)})  # fmt: skip
+        _announce(runtime, stack, result, actor, "remediation.failed",
+                  f"remediation ({mode}) refused by its guardrails; nothing was changed",
+                  list(result.verdict.reasons))  # fmt: skip
+        return result
+    if policy.approval == "manual" and not approved:
+        result.status = "needs_approval"
+        if _request_approval(runtime, stack, plan_op, actor, mode):
+            lines = [f"{c.name}: {c.change}" for c in result.plan]
+            headline = f"remediation ({mode}) needs approval"
+            _announce(runtime, stack, result, actor, "remediation.needs_approval", headline,
+                      lines, command=result.command)  # fmt: skip
+        return result
+    if approved and trigger == "cli":
+        _audit(runtime, actor, "remediation.approved", stack.name, plan_op, {"mode": mode})
+    apply_op, applied, error = _engine_step(runtime, stack, APPLY_OF[mode], trigger, actor, cancel)
+    result.apply_operation_id = apply_op
+    if applied is None:
+        result.error = error
+        _announce(runtime, stack, result, actor, "remediation.failed",
+                  f"remediation ({mode}) failed", [error or "?"])  # fmt: skip
+        return result
+    result.verification = run_check(
+        runtime, stack, Check.DRIFT, trigger="remediation", actor=actor, cancel=cancel
+    )
+    in_sync = result.verification.status is CheckStatus.IN_SYNC
+    result.status = "succeeded" if in_sync else "failed"
+    _audit(runtime, actor, f"remediation.{result.status}", stack.name, apply_op, {
+        "mode": mode, "verification_operation_id": result.verification.operation_id,
+        "in_sync": in_sync,
+    })  # fmt: skip
+    lines = [f"{c.name}: {c.change}" for c in result.plan]
+    if in_sync:
+        _announce(runtime, stack, result, actor, "remediation.succeeded",
+                  f"remediation ({mode}) done; the stack is in sync", lines)  # fmt: skip
+    else:
+        _announce(runtime, stack, result, actor, "remediation.failed",
+                  f"remediation ({mode}) ran but the stack still differs", lines)  # fmt: skip
+    return result
+
+
+def maybe_remediate(
+    runtime: Runtime,
+    stack: StackConfig,
+    result: CheckResult,
+    *,
+    actor: str,
+    cancel: threading.Event | None = None,
+) -> Remediation | None:
+    """After a drift check: remediate if the stack's policy says so."""
+    policy = runtime.config.remediation_of(stack)
+    if policy.policy == "none" or result.check is not Check.DRIFT:
+        return None
+    if result.status is not CheckStatus.DRIFTED:
+        return None
+    with runtime.store.read() as session:
+        outcomes = recent_outcomes(session, stack.name, Check.DRIFT.value,
+                                   limit=policy.after_consecutive)  # fmt: skip
+    streak = 0
+    for outcome in outcomes:
+        if outcome != "drifted":
+            break
+        streak += 1
+    if streak < policy.after_consecutive:
+        logger.info("drift not yet persistent enough to remediate",
+                    extra={"stack": stack.name, "seen": streak,
+                           "after_consecutive": policy.after_consecutive})  # fmt: skip
+        return None
+    return remediate(runtime, stack, policy.policy, actor=actor, trigger="remediation",
+                     approved=False, cancel=cancel)  # fmt: skip
+
+
+def _engine_step(
+    runtime: Runtime,
+    stack: StackConfig,
+    action: Action,
+    trigger: str,
+    actor: str,
+    cancel: threading.Event | None,
+) -> tuple[str, CheckRun | None, str | None]:
+    """One recorded engine run (plan or apply) under the stack's lock."""
+    started = datetime.now(UTC)
+    operation_id = new_operation_id(started)
+    with stack_lock(runtime.lock_dir, stack.name, cancel=cancel):
+        with runtime.store.write() as session:
+            start_operation(session, runtime.store.audit, OperationStart(
+                operation_id, stack.name, project_name(stack.project_dir), stack.stack,
+                action.value, trigger, actor, started))  # fmt: skip
+        try:
+            run = runtime.run_engine(stack, action, None, cancel)
+        except DriftwardenError as exc:
+            kind = exc.kind.value if isinstance(exc, EngineError) else "error"
+            with runtime.store.write() as session:
+                finish_operation(session, runtime.store.audit, operation_id,
+                                 status="failed", outcome="error", error=str(exc),
+                                 error_kind=kind)  # fmt: skip
+            return operation_id, None, str(exc)
+    changes = extract_changes(run.events, stack.sensitive_paths)
+    with runtime.store.write() as session:
+        finish_operation(session, runtime.store.audit, operation_id, status="succeeded",
+                         outcome="planned" if action in PLAN_OF.values() else "applied",
+                         changes=changes, cli_version=run.cli_version)  # fmt: skip
+    return operation_id, run, None
+
+
+def _request_approval(
+    runtime: Runtime, stack: StackConfig, operation_id: str, actor: str, mode: str
+) -> bool:
+    """Mark the open drift findings `needs approval`; True the first time (notify once)."""
+    now = datetime.now(UTC)
+    with runtime.store.write() as session:
+        findings = session.exec(
+            select(Finding).where(
+                Finding.stack == stack.name, Finding.check == Check.DRIFT.value,
+                col(Finding.resolved_at).is_(None),
+            )
+        ).all()  # fmt: skip
+        fresh = [f for f in findings if f.approval_requested_at is None]
+        for finding in fresh:
+            finding.approval_requested_at = now
+            session.add(finding)
+        if fresh:
+            runtime.store.audit.append(
+                session, actor=actor, action="remediation.needs_approval", stack=stack.name,
+                operation_id=operation_id, outcome="needs_approval",
+                details={"mode": mode, "findings": [f.id for f in fresh]},
+            )  # fmt: skip
+    return bool(fresh)
+
+
+def _audit(
+    runtime: Runtime, actor: str, action: str, stack: str, operation_id: str | None,
+    details: dict[str, object],
+) -> None:  # fmt: skip
+    with runtime.store.write() as session:
+        runtime.store.audit.append(session, actor=actor, action=action, stack=stack,
+                                   operation_id=operation_id, details=details)  # fmt: skip
+
+
+def _announce(
+    runtime: Runtime,
+    stack: StackConfig,
+    result: Remediation,
+    actor: str,
+    event: str,
+    headline: str,
+    lines: Sequence[str],
+    command: str | None = None,
+) -> None:
+    message: Message = render_remediation(stack.name, event, headline, lines, command)
+    operation = result.apply_operation_id or result.plan_operation_id or "none"
+    with runtime.store.write() as session:
+        for target in runtime.config.targets_of(stack):
+            if event in target.events:
+                enqueue(session, key=f"{operation}:{target.name}:{event}", target=target.name,
+                        event=event, title=message.title, markdown=message.markdown,
+                        text=message.text, stack=stack.name, operation_id=operation)  # fmt: skip
+    logger.info("remediation", extra={"stack": stack.name, "event": event, "actor": actor})
