@@ -28,6 +28,7 @@ from pydantic import (
 
 from driftwarden.errors import ConfigError
 from driftwarden.model import Check
+from driftwarden.rules import BUILTIN_RULES, Rule, Severity
 from driftwarden.schedule import Schedule, format_duration, parse_duration
 
 ENV_CONFIG = "DRIFTWARDEN_CONFIG"
@@ -103,6 +104,8 @@ class TargetConfig(_Model):
     url_credential: str | None = None
     config_file: Path | None = None  # an apprise config file (TEXT or YAML)
     events: tuple[str, ...] = NOTIFY_EVENTS
+    # Only findings at or above this severity (none: every finding, rated or not).
+    min_severity: SeverityName | None = None
 
     @field_validator("url_file", "config_file")
     @classmethod
@@ -140,6 +143,38 @@ class RemediationPolicy(_Model):
     protect: tuple[str, ...] = ()  # URN globs never remediated automatically
     after_consecutive: int = Field(default=1, ge=1, le=1000)  # drift checks seeing drift first
     approval: Literal["auto", "manual"] = "auto"
+
+
+SeverityName = Literal["low", "medium", "high", "critical"]
+
+
+class RuleConfig(_Model):
+    """One `[[rules]]` entry (see driftwarden.rules.Rule for the matching semantics)."""
+
+    title: str = Field(min_length=1)
+    severity: SeverityName
+    type: str = "*"
+    path: str = "*"
+    change: str = "*"
+    equals: Any = None
+    contains: str | None = None
+    matches: str | None = None
+    changed_from: Any = None
+    changed_to: Any = None
+    empty: bool | None = None
+
+    @field_validator("matches")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    def rule(self) -> Rule:
+        return Rule(**{**self.model_dump(), "severity": Severity(self.severity)})
 
 
 class StackConfig(_Model):
@@ -198,6 +233,8 @@ class Config(_Model):
     notifications: NotificationSettings = NotificationSettings()
     remediation: RemediationPolicy = RemediationPolicy()
     targets: tuple[TargetConfig, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
+    builtin_rules: bool = True  # the classic dangerous drifts (driftwarden.rules)
     stacks: tuple[StackConfig, ...] = ()
     source: Path | None = Field(default=None, exclude=True)
     digest: str = Field(default="", exclude=True)  # SHA-256 of the file as loaded
@@ -236,6 +273,10 @@ class Config(_Model):
 
     def timeout_of(self, stack: StackConfig) -> int:
         return stack.timeout or self.daemon.default_timeout
+
+    def risk_rules(self) -> list[Rule]:
+        own = [rule.rule() for rule in self.rules]
+        return own + list(BUILTIN_RULES) if self.builtin_rules else own
 
     def remediation_of(self, stack: StackConfig) -> RemediationPolicy:
         return self.remediation.model_copy(update=RemediationPolicy.model_validate(
@@ -343,6 +384,7 @@ def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
             "notifications": NotificationSettings,
             "daemon": DaemonSettings,
             "remediation": RemediationPolicy,
+            "rules": RuleConfig,
         }
         model = tables.get(str(parent[0]), Config) if parent else Config
         valid = ", ".join(name for name, f in model.model_fields.items() if not f.exclude)

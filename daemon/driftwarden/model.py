@@ -86,6 +86,8 @@ class FindingTransition:
     actual: Any
     secret: bool
     previous: dict[str, Any] | None = None  # for "changed": the values before
+    severity: str | None = None  # of the highest matching risk rule
+    rule: str | None = None
 
     def details(self) -> dict[str, Any]:
         data = {
@@ -99,6 +101,8 @@ class FindingTransition:
             "expected": self.expected,
             "actual": self.actual,
             "secret": self.secret,
+            "severity": self.severity,
+            "rule": self.rule,
         }
         if self.previous is not None:
             data["previous"] = self.previous

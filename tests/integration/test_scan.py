@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
 
 from driftwarden.service.locks import stack_lock
-from tests.integration.conftest import SECRET_TOKEN, DemoStack, Fleet
+from tests.integration.conftest import DRIFTWARDEN, SECRET_TOKEN, DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
 
@@ -221,3 +224,33 @@ def test_no_wait_fails_fast_while_another_process_scans(fleet: Fleet, demo: Demo
         "or drop --no-wait to wait automatically"
     )
     assert fleet.scan("--no-wait", "--check", "drift").code == 0  # free again
+
+
+def test_world_writable_file_is_high_listed_first_and_gates_fail_on(
+    fleet: Fleet, demo: DemoStack
+) -> None:
+    (demo.files / "motd.txt").write_text("HACKED\n")
+    (demo.files / "app" / "settings.ini").chmod(0o666)
+    scan = fleet.scan("--check", "drift", "--json")
+    assert scan.code == 3
+    first, second = scan.result("demo", "drift")["changes"]
+    assert first["urn"].endswith("::settings")  # the dangerous one first
+    assert first["severity"] == "high"
+    assert first["properties"][0]["rule"] == "file made world-writable"
+    assert second["severity"] is None
+
+    shown = fleet.scan("--check", "drift")
+    rows = [line for line in shown.stdout.splitlines() if "(update)" in line]
+    assert "settings" in rows[0]
+    assert "high" in rows[0]
+
+    assert fleet.scan("--check", "drift", "--fail-on", "high").code == 3
+    assert fleet.scan("--check", "drift", "--fail-on", "critical").code == 0
+    assert fleet.scan("--check", "drift", "--fail-on", "bogus").code == 2
+
+    shown_findings = subprocess.run(
+        [str(DRIFTWARDEN), "--config", str(fleet.config_path), "drift", "show", "demo", "--json"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    findings = json.loads(shown_findings.stdout)["findings"]
+    assert [(f["path"], f["severity"]) for f in findings] == [("mode", "high"), ("content", None)]

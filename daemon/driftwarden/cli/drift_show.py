@@ -8,6 +8,7 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import iso, resource_name, short_value, table
+from driftwarden.rules import Severity
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.models import Finding
 from driftwarden.store.queries import open_findings
@@ -27,6 +28,9 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "expected": finding.expected,
         "actual": finding.actual,
         "secret": finding.secret,
+        "severity": finding.severity,
+        "rule": finding.rule,
+        "needs_approval": finding.approval_requested_at is not None,
         "first_seen": iso(finding.first_seen),
         "last_seen": iso(finding.last_seen),
         "occurrences": finding.occurrences,
@@ -47,6 +51,8 @@ def show_command(
     runtime = Runtime.open(config)
     with runtime.store.read() as session:
         findings = [finding_dict(f) for f in open_findings(session, name)]
+    # The most dangerous first.
+    findings.sort(key=lambda f: -Severity(f["severity"]).rank if f["severity"] else 1)
     if as_json:
         print_json({"stack": name, "findings": findings})
         return
@@ -56,6 +62,7 @@ def show_command(
     stdout.print(
         table(
             (
+                "severity",
                 "check",
                 "resource",
                 "property",
@@ -66,6 +73,7 @@ def show_command(
             ),
             [
                 (
+                    f["severity"] or "",
                     f["check"],
                     f"{resource_name(f['urn'])} ({f['change']})",
                     f"{f['path']} ({f['kind']})" if f["path"] else "",

@@ -15,6 +15,7 @@ from driftwarden.cli._context import app_state, handle_errors, print_json, stder
 from driftwarden.config import StackConfig
 from driftwarden.errors import UsageError
 from driftwarden.model import Check, CheckStatus
+from driftwarden.rules import Assessment, Severity
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.remediate import maybe_remediate
 from driftwarden.service.runtime import Runtime
@@ -52,6 +53,13 @@ def scan_command(
         bool,
         typer.Option("--no-wait", help="Fail at once if another process is scanning a stack."),
     ] = False,
+    fail_on: Annotated[
+        Severity | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 3 only if a difference rates at least this severity (risk rules).",
+        ),
+    ] = None,
 ) -> None:
     """Run checks now, print the differences, exit 3 if any were found."""
     if all_stacks and names:
@@ -91,27 +99,31 @@ def scan_command(
         print_json({"results": [result.to_dict() for result in results]})
     else:
         render(results)
-    raise typer.Exit(exit_code(results))
+    raise typer.Exit(exit_code(results, fail_on))
 
 
 def render(results: Sequence[CheckResult]) -> None:
     table = Table(show_lines=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("stack", "check", "status", "resource", "property", "expected → actual"):
+    columns = ("stack", "check", "status", "severity", "resource", "property", "expected → actual")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for result in results:
         style = STATUS_STYLE[result.status]
         status = f"[{style}]{result.status.value}[/]"
         head = [escape(result.stack), result.check.value, status]
         if result.error:
-            table.add_row(*head, "", "", "see below")
+            table.add_row(*head, "", "", "", "see below")
             continue
         if not result.changes:
-            table.add_row(*head, "", "", "")
+            table.add_row(*head, "", "", "", "")
             continue
         for change in result.changes:
             resource = escape(f"{change.name} ({change.change})")
+            ratings = result.ratings.get(change.urn, {})
             if not change.properties:
-                table.add_row(*head, resource, "", _whole_resource(result.check, change.change))
+                rating = ratings.get("")
+                table.add_row(*head, _severity(rating), resource, "",
+                              _whole_resource(result.check, change.change))  # fmt: skip
                 head = ["", "", ""]
                 continue
             for prop in change.properties:
@@ -120,7 +132,8 @@ def render(results: Sequence[CheckResult]) -> None:
                     if prop.secret
                     else f"{_value(prop.expected)} → {_value(prop.actual)}"
                 )
-                table.add_row(*head, resource, escape(f"{prop.path} ({prop.kind})"), escape(detail))
+                table.add_row(*head, _severity(ratings.get(prop.path)), resource,
+                              escape(f"{prop.path} ({prop.kind})"), escape(detail))  # fmt: skip
                 head, resource = ["", "", ""], ""
     stdout.print(table)
     for result in results:
@@ -133,6 +146,16 @@ def render(results: Sequence[CheckResult]) -> None:
         f"\n{len(results)} checks: {len(results) - failed - differing} in sync, "
         f"{differing} with differences, {failed} failed"
     )
+
+
+SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
+
+
+def _severity(rating: Assessment | None) -> str:
+    if rating is None:
+        return ""
+    value = rating.severity.value
+    return f"[{SEVERITY_STYLE[value]}]{value}[/]"
 
 
 def _whole_resource(check: Check, change: str) -> str:

@@ -29,6 +29,7 @@ from driftwarden.notify import (
     render_check_recovered,
     render_findings,
 )
+from driftwarden.rules import at_least
 from driftwarden.service.logs import logger
 from driftwarden.store.db import Store
 from driftwarden.store.models import Notification
@@ -95,7 +96,11 @@ def queue_for_check(
     messages: list[tuple[str, Message]] = []
     if transitions:
         for target in config.targets_of(stack):
-            wanted = [t for t in transitions if EVENT_OF_TRANSITION[t.kind] in target.events]
+            wanted = [
+                t for t in transitions
+                if EVENT_OF_TRANSITION[t.kind] in target.events
+                and (target.min_severity is None or at_least(t.severity, target.min_severity))
+            ]  # fmt: skip
             message = render_findings(stack.name, wanted)
             if message is not None:
                 messages.append((target.name, message))

@@ -14,6 +14,7 @@ from driftwarden.drift import extract_changes
 from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, FindingTransition, ResourceChange
+from driftwarden.rules import Assessment, Severity, assess, assess_change, at_least, highest
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
 from driftwarden.service.notifications import queue_for_check
@@ -44,6 +45,17 @@ class CheckResult:
     cli_version: str | None = None
     changes: list[ResourceChange] = field(default_factory=list)
     transitions: list[FindingTransition] = field(default_factory=list)
+    ratings: dict[str, dict[str, Assessment]] = field(default_factory=dict)  # urn -> path ->
+
+    def severity_of(self, change: ResourceChange) -> Severity | None:
+        top = highest(self.ratings.get(change.urn, {}).values())
+        return top.severity if top else None
+
+    @property
+    def severity(self) -> Severity | None:
+        """The highest severity among this check's differences."""
+        top = highest(r for by_path in self.ratings.values() for r in by_path.values())
+        return top.severity if top else None
 
     def to_dict(self) -> dict[str, Any]:
         """SPEC.md's `scan --json` result shape."""
@@ -55,8 +67,21 @@ class CheckResult:
             "status": self.status.value,
             "operation_id": self.operation_id,
             "error": self.error,
-            "changes": [change.to_dict() for change in self.changes],
+            "changes": [self._change_dict(change) for change in self.changes],
         }
+
+    def _change_dict(self, change: ResourceChange) -> dict[str, Any]:
+        data = change.to_dict()
+        ratings = self.ratings.get(change.urn, {})
+        severity = self.severity_of(change)
+        data["severity"] = severity.value if severity else None
+        for prop in data["properties"]:
+            rating = ratings.get(prop["path"])
+            prop["severity"] = rating.severity.value if rating else None
+            prop["rule"] = rating.title if rating else None
+        if not change.properties and "" in ratings:
+            data["rule"] = ratings[""].title
+        return data
 
 
 def select_stacks(config: Config, names: Sequence[str]) -> list[StackConfig]:
@@ -146,7 +171,13 @@ def _run_locked(
         result.error, result.error_kind = "stopped before the engine finished", "cancelled"
         _finish(runtime, stack, result, status="cancelled", outcome="error")
         raise
-    result.changes = extract_changes(run.events, stack.sensitive_paths)
+    rules = runtime.config.risk_rules()
+    changes = extract_changes(run.events, stack.sensitive_paths)
+    result.ratings = {change.urn: assess_change(rules, change) for change in changes}
+    # The most dangerous first; the engine's own order varies from run to run anyway.
+    result.changes = sorted(
+        changes, key=lambda c: (-(rank.rank if (rank := result.severity_of(c)) else -1), c.urn)
+    )
     result.status = CheckStatus.for_changes(check, bool(result.changes))
     result.cli_version = run.cli_version
     _finish(runtime, stack, result, status="succeeded", outcome=result.status.value, actor=actor)
@@ -164,6 +195,7 @@ def _finish(
 ) -> None:
     finished = datetime.now(UTC)
     audit = runtime.store.audit
+    rules = runtime.config.risk_rules()
     with runtime.store.write() as session:
         finish_operation(
             session, audit, result.operation_id, status=status, outcome=outcome,
@@ -175,6 +207,9 @@ def _finish(
                 session, audit, stack=result.stack, check=result.check.value,
                 operation_id=result.operation_id, actor=actor or runtime.actor,
                 changes=result.changes, seen_at=finished,
+                assess=lambda obs: assess(rules, type=obs.type, path=obs.path,
+                                          change=obs.change, expected=obs.expected,
+                                          actual=obs.actual, secret=obs.secret),
             )  # fmt: skip
         # In the same transaction: a notification can be late, never lost.
         queue_for_check(
@@ -223,10 +258,15 @@ def scan(
     return results
 
 
-def exit_code(results: Sequence[CheckResult]) -> int:
-    """SPEC.md: 1 if any check failed, else 3 if any found differences, else 0."""
+def exit_code(results: Sequence[CheckResult], fail_on: Severity | None = None) -> int:
+    """SPEC.md: 1 if any check failed, else 3 if any found differences, else 0.
+
+    With `fail_on`, only differences rated at least that severity count for exit 3.
+    """
     if any(r.status is CheckStatus.FAILED for r in results):
         return 1
-    if any(r.status in (CheckStatus.DRIFTED, CheckStatus.CHANGES_PENDING) for r in results):
-        return 3
-    return 0
+    differing = [r for r in results if r.status in (CheckStatus.DRIFTED,
+                                                    CheckStatus.CHANGES_PENDING)]  # fmt: skip
+    if fail_on is not None:
+        differing = [r for r in differing if at_least(r.severity, fail_on)]
+    return 3 if differing else 0

@@ -8,7 +8,7 @@ this: a failed check resolves nothing.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from driftwarden.model import FindingTransition, ResourceChange, TransitionKind
+from driftwarden.rules import Assessment
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Finding
 
@@ -63,6 +64,7 @@ def apply_check(
     actor: str,
     changes: Sequence[ResourceChange],
     seen_at: datetime,
+    assess: Callable[[Observation], Assessment | None] | None = None,
 ) -> list[FindingTransition]:
     """Fold one successful check's changes into the open findings of (stack, check)."""
     open_findings = {
@@ -81,18 +83,22 @@ def apply_check(
             continue
         seen.add(key)
         finding = open_findings.get(key)
+        rating = assess(obs) if assess is not None else None
+        severity, rule = (rating.severity.value, rating.title) if rating else (None, None)
         if finding is None:
             finding = Finding(
                 id=new_finding_id(), stack=stack, check=check, urn=obs.urn, type=obs.type,
                 change=obs.change, path=obs.path, kind=obs.kind, expected=obs.expected,
                 actual=obs.actual, secret=obs.secret, first_seen=seen_at, last_seen=seen_at,
                 occurrences=1, first_operation_id=operation_id, last_operation_id=operation_id,
+                severity=severity, rule=rule,
             )  # fmt: skip
             session.add(finding)
             transitions.append(_transition("opened", finding))
             continue
         finding.last_seen = seen_at
         finding.occurrences += 1
+        finding.severity, finding.rule = severity, rule
         finding.last_operation_id = operation_id
         before = (finding.change, finding.kind, finding.expected, finding.actual, finding.secret)
         if before != obs.values:
@@ -129,5 +135,5 @@ def _transition(
         kind=kind, finding_id=finding.id, stack=finding.stack, check=finding.check,
         urn=finding.urn, type=finding.type, change=finding.change, path=finding.path,
         property_kind=finding.kind, expected=finding.expected, actual=finding.actual,
-        secret=finding.secret, previous=previous,
+        secret=finding.secret, previous=previous, severity=finding.severity, rule=finding.rule,
     )  # fmt: skip

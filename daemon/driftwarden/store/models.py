@@ -128,6 +128,8 @@ class Finding(SQLModel, table=True):
     expected: Any = Field(default=None, sa_type=JSON)
     actual: Any = Field(default=None, sa_type=JSON)
     secret: bool = False
+    severity: str | None = Field(default=None, max_length=16)  # the highest matching risk rule
+    rule: str | None = Field(default=None, sa_type=Text)  # that rule's title
     first_seen: datetime = Field(sa_type=UtcDateTime)
     last_seen: datetime = Field(sa_type=UtcDateTime)
     occurrences: int = 1
