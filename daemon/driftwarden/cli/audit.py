@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
+from driftwarden.cli._format import iso, table
 from driftwarden.errors import UsageError
+from driftwarden.schedule import parse_duration
 from driftwarden.service.runtime import Runtime
+from driftwarden.store.queries import audit_log
 
 audit_app = typer.Typer(help="Verify and export the audit chain.", no_args_is_help=True)
 
@@ -77,3 +81,78 @@ def export_command(
     runtime = Runtime.open(app_state(ctx).load())
     if fmt is ExportFormat.JSONL:
         runtime.store.audit.export_jsonl(runtime.store, sys.stdout)
+
+
+def _summary(details: Any) -> str:
+    if not isinstance(details, dict):
+        return ""
+    if "resource_changes" in details and "message" in details:  # a stack update
+        counts = ", ".join(f"{op} {n}" for op, n in sorted(details["resource_changes"].items()))
+        return f"{details.get('kind')} {details.get('result')}: {counts or 'no changes'}"
+    parts = [f"{key}={details[key]}" for key in ("kind", "path", "urn", "target", "mode",
+                                                 "error") if details.get(key)]  # fmt: skip
+    return " ".join(parts)[:120]
+
+
+@audit_app.command("log")
+@handle_errors
+def log_command(
+    ctx: typer.Context,
+    stack: Annotated[str | None, typer.Option("--stack", help="Only this stack.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="A date (2026-11-01) or an age (7d, 12h).")
+    ] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Actors containing this.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="Per page.")] = 50,
+    page: Annotated[int, typer.Option("--page", min=1, help="Page, newest first.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One timeline, newest first: operations, stack updates, findings, remediations, messages."""
+    config = app_state(ctx).load()
+    if stack is not None:
+        config.stack(stack)
+    cutoff = None
+    if since is not None:
+        try:
+            cutoff = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
+        except ValueError:
+            try:
+                cutoff = datetime.fromisoformat(since)
+            except ValueError:
+                raise UsageError(
+                    f"--since {since!r} is neither a date nor an age",
+                    hint="use e.g. 2026-11-01, 2026-11-01T08:00:00Z, 7d or 12h",
+                ) from None
+            if cutoff.tzinfo is None:
+                cutoff = cutoff.replace(tzinfo=UTC)
+    runtime = Runtime.open(config)
+    with runtime.store.read() as session:
+        events = audit_log(session, stack=stack, since=cutoff, actor=actor, limit=limit,
+                           offset=(page - 1) * limit)  # fmt: skip
+        rows = [
+            {"seq": e.seq, "time": iso(e.time), "actor": e.actor, "action": e.action,
+             "stack": e.stack, "operation_id": e.operation_id, "outcome": e.outcome,
+             "details": e.details}
+            for e in events
+        ]  # fmt: skip
+    if as_json:
+        print_json({"events": rows, "page": page, "limit": limit})
+        return
+    stdout.print(
+        table(
+            ("time", "actor", "activity", "stack", "outcome", "summary"),
+            [
+                (
+                    r["time"],
+                    r["actor"],
+                    r["action"],
+                    r["stack"] or "",
+                    r["outcome"] or "",
+                    _summary(r["details"]),
+                )
+                for r in rows
+            ],
+        )
+        if rows
+        else "no audit events match"
+    )

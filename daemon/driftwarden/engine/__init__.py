@@ -1,7 +1,14 @@
 """The Pulumi engine, driven through the Automation API (the only user of it)."""
 
 from driftwarden.engine.errors import EngineError, EngineErrorKind
-from driftwarden.engine.runner import Action, CheckRun, Engine, EngineTarget, project_name
+from driftwarden.engine.runner import (
+    Action,
+    CheckRun,
+    Engine,
+    EngineTarget,
+    StackUpdate,
+    project_name,
+)
 
 __all__ = [
     "Action",
@@ -10,5 +17,6 @@ __all__ = [
     "EngineError",
     "EngineErrorKind",
     "EngineTarget",
+    "StackUpdate",
     "project_name",
 ]

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,44 @@ class Action(StrEnum):
     @classmethod
     def of(cls, check: Check) -> Action:
         return cls(check.value)
+
+
+# What an update's environment says about who and where, without the noise.
+_PROVENANCE = ("git.", "vcs.", "ci.", "exec.", "pulumi.version", "pulumi.user", "updatedBy")
+
+
+def _utc(when: datetime) -> datetime:
+    """The CLI prints UTC; the Automation API parses it without a zone."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class StackUpdate:
+    """One entry of a stack's update history (`pulumi stack history`)."""
+
+    version: int
+    kind: str  # update | refresh | destroy | import | …
+    result: str  # succeeded | failed | in-progress
+    start_time: datetime
+    end_time: datetime | None
+    message: str
+    resource_changes: dict[str, int]
+    environment: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """Stable identity: the version where the backend numbers updates, else its start."""
+        return f"v{self.version}" if self.version else f"{self.kind}@{self.start_time.isoformat()}"
+
+    @property
+    def actor(self) -> str:
+        env = self.environment
+        for name, email in (("pulumi.user", None), ("updatedBy", None),
+                            ("git.author", "git.author.email"),
+                            ("git.committer", "git.committer.email")):  # fmt: skip
+            if env.get(name):
+                return f"{env[name]} <{env[email]}>" if email and env.get(email) else env[name]
+        return "unknown"
 
 
 @dataclass
@@ -142,6 +181,43 @@ class Engine:
         if not stack_was_deployed(events):
             raise self._not_deployed(target)
         return CheckRun(action, events, time.monotonic() - started, self.version)
+
+    def history(self, target: EngineTarget, *, page_size: int = 50) -> list[StackUpdate]:
+        """The stack's latest updates (newest first), as its backend records them."""
+        workspace = LocalWorkspace(
+            work_dir=str(target.project_dir),
+            pulumi_command=self.command,
+            env_vars=self.environment(target),
+        )
+        try:
+            stack = Stack.select(target.stack, workspace)
+            summaries = stack.history(page_size=page_size, show_secrets=False)
+        except StackNotFoundError:
+            raise self._not_deployed(target) from None
+        except CommandError as exc:
+            raise classify_failure(
+                str(exc), [], stack=target.stack, backend_url=target.backend_url
+            ) from None
+        return [
+            StackUpdate(
+                version=summary.version or 0,
+                kind=summary.kind,
+                result=summary.result,
+                start_time=_utc(summary.start_time),
+                end_time=_utc(summary.end_time) if summary.end_time else None,
+                message=summary.message or "",
+                resource_changes={
+                    str(getattr(op, "value", op)): count
+                    for op, count in (summary.resource_changes or {}).items()
+                },
+                environment={
+                    key: value
+                    for key, value in (summary.environment or {}).items()
+                    if key.startswith(_PROVENANCE)
+                },
+            )
+            for summary in summaries
+        ]
 
     def environment(self, target: EngineTarget) -> dict[str, str]:
         """The variables the engine runs with for `target` (beside the inherited ones)."""

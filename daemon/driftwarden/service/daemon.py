@@ -33,6 +33,7 @@ from driftwarden.config import StackConfig, load_config
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus
 from driftwarden.sdnotify import Notifier
+from driftwarden.service.history import ingest_history
 from driftwarden.service.logs import logger
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.remediate import maybe_remediate
@@ -211,6 +212,8 @@ class Daemon:
                     job = job.to(seconds + jitter)
                 job = job.seconds
             job.do(self.submit, stack.name, "schedule").tag(stack.name)
+        # At least hourly, whatever the scan schedules: updates made outside driftwarden.
+        self.scheduler.every(1).hours.do(self._ingest_all).tag("history")
 
     def _load_states(self) -> None:
         with self.runtime.store.read() as session:
@@ -303,6 +306,7 @@ class Daemon:
             return  # removed by a reload since it was queued
         selected = [Check(c) for c in checks] if checks else list(stack.checks)
         results: list[CheckResult] = []
+        ingest_history(self.runtime, stack)
         try:
             for check in selected:
                 if self.stopping.is_set():
@@ -316,6 +320,16 @@ class Daemon:
         if results:
             self._record_outcome(stack, failed=any(r.status is CheckStatus.FAILED for r in results),
                                  results=results)  # fmt: skip
+
+    def _ingest_all(self) -> None:
+        """Hand the history reads to a worker thread: the loop never waits on the engine."""
+
+        def ingest() -> None:
+            for stack in self.config.stacks:
+                if not self.stopping.is_set():
+                    ingest_history(self.runtime, stack)
+
+        threading.Thread(target=ingest, name="history", daemon=True).start()
 
     def _check_and_remediate(
         self, stack: StackConfig, check: Check, trigger: str, actor: str

@@ -15,6 +15,7 @@ from driftwarden.engine import Action, EngineError, EngineErrorKind, project_nam
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, FindingTransition, ResourceChange
 from driftwarden.rules import Assessment, Severity, assess, assess_change, at_least, highest
+from driftwarden.service.history import ingest_history
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
 from driftwarden.service.notifications import queue_for_check
@@ -245,6 +246,7 @@ def scan(
     """Each selected stack's checks (or `checks`, when given), in config order."""
     results = []
     for stack in stacks:
+        ingest_history(runtime, stack)  # who else changed the stack since we last looked
         for check in checks or stack.checks:
 
             def report(message: str, stack: StackConfig = stack, check: Check = check) -> None:

@@ -202,3 +202,14 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UtcDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class IngestedUpdate(SQLModel, table=True):
+    """A stack update already recorded in the audit chain: each is recorded once."""
+
+    __tablename__ = "ingested_updates"
+
+    stack: str = Field(primary_key=True, max_length=100)
+    update_key: str = Field(primary_key=True, max_length=100)  # version, or kind@start
+    seq: int  # its audit event
+    recorded_at: datetime = Field(sa_type=UtcDateTime)

@@ -18,6 +18,7 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlmodel import Session, col
 
 from driftwarden.store.models import (
+    AuditEvent,
     Finding,
     Operation,
     PropertyChangeRow,
@@ -225,3 +226,25 @@ def recent_outcomes(session: Session, stack: str, kind: str, *, limit: int) -> l
         .limit(limit)
     )
     return [outcome for (outcome,) in rows]
+
+
+def audit_log(
+    session: Session,
+    *,
+    stack: str | None = None,
+    since: datetime | None = None,
+    actor: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Sequence[AuditEvent]:
+    """The audit trail as a timeline, newest first: driftwarden's own operations, the
+    stacks' updates, finding transitions, remediations and notifications."""
+    query = select(AuditEvent)
+    if stack is not None:
+        query = query.where(col(AuditEvent.stack) == stack)
+    if since is not None:
+        query = query.where(col(AuditEvent.time) >= since)
+    if actor is not None:
+        query = query.where(col(AuditEvent.actor).contains(actor))
+    query = query.order_by(col(AuditEvent.seq).desc()).offset(offset).limit(limit)
+    return session.execute(query).scalars().all()

@@ -1,0 +1,36 @@
+"""Record what the stacks' own update history says (`pulumi up` by anyone) in the audit
+chain: who changed what, when, with what result, even outside driftwarden."""
+
+from __future__ import annotations
+
+from driftwarden.config import StackConfig
+from driftwarden.errors import DriftwardenError
+from driftwarden.service.logs import logger
+from driftwarden.service.runtime import Runtime, engine_target
+from driftwarden.store.updates import record_updates
+
+
+def ingest_history(runtime: Runtime, stack: StackConfig) -> int:
+    """Record the stack's updates not recorded yet; never fails the caller (logs instead)."""
+    try:
+        updates = runtime.engine.history(engine_target(stack, runtime.state))
+    except DriftwardenError as exc:
+        logger.warning("cannot read the stack's history", extra={"stack": stack.name,
+                                                                  "error": str(exc)})  # fmt: skip
+        return 0
+    entries = [
+        {
+            "key": update.key, "version": update.version, "kind": update.kind,
+            "result": update.result, "actor": update.actor,
+            "start_time": update.start_time.isoformat(),
+            "end_time": update.end_time.isoformat() if update.end_time else None,
+            "message": update.message, "resource_changes": update.resource_changes,
+            "environment": update.environment,
+        }
+        for update in updates
+    ]  # fmt: skip
+    with runtime.store.write() as session:
+        recorded = record_updates(session, runtime.store.audit, stack.name, entries)
+    if recorded:
+        logger.info("stack updates recorded", extra={"stack": stack.name, "updates": recorded})
+    return recorded

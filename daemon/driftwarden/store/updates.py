@@ -1,0 +1,33 @@
+"""Stack updates (from the backend's history) into the audit chain, each exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, select
+
+from driftwarden.store.audit import AuditChain
+from driftwarden.store.models import IngestedUpdate, utcnow
+
+
+def record_updates(
+    session: Session, audit: AuditChain, stack: str, updates: Sequence[dict[str, Any]]
+) -> int:
+    """Append `stack.update` events for updates not seen before; returns how many.
+
+    Each update is a dict with `key`, `actor`, `kind`, `result` and its details; they are
+    recorded oldest first so the chain reads in the order things happened.
+    """
+    known = set(
+        session.exec(select(IngestedUpdate.update_key).where(IngestedUpdate.stack == stack)).all()
+    )
+    new = [u for u in updates if u["key"] not in known]
+    for update in sorted(new, key=lambda u: str(u["start_time"])):
+        event = audit.append(
+            session, actor=update["actor"], action=f"stack.{update['kind']}", stack=stack,
+            outcome=update["result"], details=update,
+        )  # fmt: skip
+        session.add(IngestedUpdate(stack=stack, update_key=update["key"], seq=event.seq,
+                                   recorded_at=utcnow()))  # fmt: skip
+    return len(new)
