@@ -88,6 +88,7 @@ class FindingTransition:
     previous: dict[str, Any] | None = None  # for "changed": the values before
     severity: str | None = None  # of the highest matching risk rule
     rule: str | None = None
+    attribution: dict[str, Any] | None = None  # who or what caused it (see service.attribution)
 
     def details(self) -> dict[str, Any]:
         data = {
@@ -103,7 +104,24 @@ class FindingTransition:
             "secret": self.secret,
             "severity": self.severity,
             "rule": self.rule,
+            "attribution": self.attribution,
         }
         if self.previous is not None:
             data["previous"] = self.previous
         return data
+
+
+def describe_attribution(attribution: dict[str, Any] | None) -> str:
+    """One line for tables and messages."""
+    if not attribution:
+        return ""
+    kind = attribution.get("kind")
+    if kind == "out_of_band":
+        return "changed outside Pulumi"
+    if kind == "update":
+        return (f"{attribution.get('operation', 'update')} by {attribution.get('actor')} "
+                f"({attribution.get('result')}, {attribution.get('time')})")  # fmt: skip
+    if kind == "commit":
+        return (f"commit {str(attribution.get('commit'))[:10]} by {attribution.get('author')} "
+                f"({attribution.get('time')})")  # fmt: skip
+    return "unknown"

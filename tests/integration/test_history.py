@@ -69,3 +69,70 @@ def test_an_outside_update_is_recorded_once_with_its_author(fleet: Fleet, demo: 
     assert fleet.scan("--check", "drift").code == 0
     outcomes = [e["outcome"] for e in stack_updates(fleet) if AUTHOR in e["actor"]]
     assert sorted(outcomes) == ["failed", "succeeded"]
+
+
+def drift_changes(fleet: Fleet, check: str = "drift") -> dict[str, dict[str, Any]]:
+    scan = fleet.scan("--check", check, "--json")
+    assert scan.code == 3, scan.stdout + scan.stderr
+    return {c["urn"].rsplit("::", 1)[-1]: c for c in scan.result("demo", check)["changes"]}
+
+
+def test_drift_is_attributed_out_of_band_or_to_the_update_that_failed(
+    fleet: Fleet, demo: DemoStack
+) -> None:
+    assert fleet.scan("--check", "drift").code == 0  # a check that saw the stack in sync
+    (demo.files / "README.txt").write_text("edited by hand\n")
+    readme = drift_changes(fleet)["readme"]
+    assert readme["attribution"] == {"kind": "out_of_band"}
+    (finding,) = json.loads(subprocess.run(
+        [str(DRIFTWARDEN), "--config", str(fleet.config_path), "drift", "show", "demo", "--json"],
+        capture_output=True, text=True, check=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if k != ENV_STATE_DIR},
+    ).stdout)["findings"]  # fmt: skip
+    assert finding["attribution"] == {"kind": "out_of_band"}
+
+    # Someone's update crashes after writing the file: state and disk now disagree.
+    provider = demo.workdir / "localfile.py"
+    provider.write_text(provider.read_text().replace(
+        '    os.chmod(target, int(props["mode"], 8))\n',
+        '    os.chmod(target, int(props["mode"], 8))\n'
+        '    if "explode" in props["content"]:\n'
+        '        raise RuntimeError("provider crashed after writing")\n',
+    ))  # fmt: skip
+    (demo.workdir / ".gitignore").write_text("venv\nPulumi.*.yaml\n")
+    git(demo, "init", "-q")
+    git(demo, "add", ".")
+    git(demo, "commit", "-q", "-m", "demo with a fragile provider")
+    fleet.pulumi(demo, "config", "set", "greeting", "explode\n")
+    failed = subprocess.run(
+        ["pulumi", "--non-interactive", "up", "--yes", "--skip-preview", "--stack", "dev"],
+        cwd=demo.workdir, env=fleet.environment(demo), capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert failed.returncode != 0
+    assert (demo.files / "motd.txt").read_text() == "explode\n"
+
+    motd = drift_changes(fleet)["motd"]
+    assert motd["attribution"]["kind"] == "update"
+    assert motd["attribution"]["result"] == "failed"
+    assert motd["attribution"]["actor"] == f"{AUTHOR} <{EMAIL}>"
+    table = fleet.scan("--check", "drift").stdout
+    assert f"update by {AUTHOR} <{EMAIL}> (failed" in table
+
+
+def test_a_pending_code_change_names_the_newest_commit(fleet: Fleet, demo: DemoStack) -> None:
+    (demo.workdir / ".gitignore").write_text("venv\nPulumi.*.yaml\n")
+    git(demo, "init", "-q")
+    git(demo, "add", ".")
+    git(demo, "commit", "-q", "-m", "initial")
+    main = demo.workdir / "__main__.py"
+    main.write_text(main.read_text().replace("Edit me to make drift.", "Edited in code."))
+    git(demo, "commit", "-q", "-am", "reword the readme")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=demo.workdir, capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    readme = drift_changes(fleet, "code")["readme"]
+    attribution = readme["attribution"]
+    assert attribution["kind"] == "commit"
+    assert attribution["commit"] == head
+    assert attribution["author"] == f"{AUTHOR} <{EMAIL}>"
+    assert attribution["subject"] == "reword the readme"

@@ -295,3 +295,17 @@ def test_test_message() -> None:
     assert "`ops-chat`" in message.markdown
     assert "ops-chat" in message.text
     assert "`" not in message.text
+
+
+def test_new_findings_say_who_or_what_caused_them(drift: list[FindingTransition]) -> None:
+    motd = dataclasses.replace(by_name(drift, "motd"), attribution={"kind": "out_of_band"})
+    settings = dataclasses.replace(
+        by_name(drift, "settings"),
+        attribution={"kind": "update", "operation": "update", "actor": "Ada <ada@example.com>",
+                     "result": "failed", "time": "2026-11-23T19:00:00+00:00"},
+    )  # fmt: skip
+    message = render_findings("demo", [motd, settings])
+    assert message is not None
+    for body in both(message):
+        assert "changed outside Pulumi" in body
+        assert "update by Ada <ada@example.com> (failed" in body

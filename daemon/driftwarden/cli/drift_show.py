@@ -8,6 +8,7 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import iso, resource_name, short_value, table
+from driftwarden.model import describe_attribution
 from driftwarden.rules import Severity
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.models import Finding
@@ -31,6 +32,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "severity": finding.severity,
         "rule": finding.rule,
         "needs_approval": finding.approval_requested_at is not None,
+        "attribution": finding.attribution,
         "first_seen": iso(finding.first_seen),
         "last_seen": iso(finding.last_seen),
         "occurrences": finding.occurrences,
@@ -70,6 +72,7 @@ def show_command(
                 "first seen",
                 "last seen",
                 "seen",
+                "attribution",
             ),
             [
                 (
@@ -84,6 +87,7 @@ def show_command(
                     f["first_seen"],
                     f["last_seen"],
                     f["occurrences"],
+                    describe_attribution(f["attribution"]),
                 )
                 for f in findings
             ],

@@ -14,7 +14,7 @@ from rich.table import Table
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
 from driftwarden.config import StackConfig
 from driftwarden.errors import UsageError
-from driftwarden.model import Check, CheckStatus
+from driftwarden.model import Check, CheckStatus, describe_attribution
 from driftwarden.rules import Assessment, Severity
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.remediate import maybe_remediate
@@ -104,7 +104,8 @@ def scan_command(
 
 def render(results: Sequence[CheckResult]) -> None:
     table = Table(show_lines=False, pad_edge=False, box=None, header_style="bold")
-    columns = ("stack", "check", "status", "severity", "resource", "property", "expected → actual")
+    columns = ("stack", "check", "status", "severity", "resource", "property", "expected → actual",
+               "attribution")  # fmt: skip
     for column in columns:
         table.add_column(column, overflow="fold")
     for result in results:
@@ -112,18 +113,19 @@ def render(results: Sequence[CheckResult]) -> None:
         status = f"[{style}]{result.status.value}[/]"
         head = [escape(result.stack), result.check.value, status]
         if result.error:
-            table.add_row(*head, "", "", "", "see below")
+            table.add_row(*head, "", "", "", "see below", "")
             continue
         if not result.changes:
-            table.add_row(*head, "", "", "", "")
+            table.add_row(*head, "", "", "", "", "")
             continue
         for change in result.changes:
             resource = escape(f"{change.name} ({change.change})")
             ratings = result.ratings.get(change.urn, {})
+            cause = escape(describe_attribution(result.attributions.get(change.urn)))
             if not change.properties:
                 rating = ratings.get("")
                 table.add_row(*head, _severity(rating), resource, "",
-                              _whole_resource(result.check, change.change))  # fmt: skip
+                              _whole_resource(result.check, change.change), cause)  # fmt: skip
                 head = ["", "", ""]
                 continue
             for prop in change.properties:
@@ -132,9 +134,10 @@ def render(results: Sequence[CheckResult]) -> None:
                     if prop.secret
                     else f"{_value(prop.expected)} → {_value(prop.actual)}"
                 )
-                table.add_row(*head, _severity(ratings.get(prop.path)), resource,
-                              escape(f"{prop.path} ({prop.kind})"), escape(detail))  # fmt: skip
-                head, resource = ["", "", ""], ""
+                where = escape(f"{prop.path} ({prop.kind})")
+                table.add_row(*head, _severity(ratings.get(prop.path)), resource, where,
+                              escape(detail), cause)  # fmt: skip
+                head, resource, cause = ["", "", ""], "", ""
     stdout.print(table)
     for result in results:
         if result.error:

@@ -75,6 +75,16 @@ class Action(StrEnum):
 _PROVENANCE = ("git.", "vcs.", "ci.", "exec.", "pulumi.version", "pulumi.user", "updatedBy")
 
 
+def _trim_nanos(stamp: str) -> str:
+    """Go prints nanoseconds; Python parses at most microseconds."""
+    head, dot, rest = stamp.partition(".")
+    if not dot:
+        return stamp
+    digits = "".join(ch for ch in rest if ch.isdigit())
+    zone = rest[len(digits) :]
+    return f"{head}.{digits[:6]}{zone}"
+
+
 def _utc(when: datetime) -> datetime:
     """The CLI prints UTC; the Automation API parses it without a zone."""
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
@@ -218,6 +228,26 @@ class Engine:
             )
             for summary in summaries
         ]
+
+    def modified_times(self, target: EngineTarget) -> dict[str, datetime]:
+        """When each resource was last written by an update (the state's `modified`)."""
+        workspace = LocalWorkspace(
+            work_dir=str(target.project_dir),
+            pulumi_command=self.command,
+            env_vars=self.environment(target),
+        )
+        try:
+            deployment = Stack.select(target.stack, workspace).export_stack().deployment or {}
+        except CommandError as exc:
+            raise classify_failure(
+                str(exc), [], stack=target.stack, backend_url=target.backend_url
+            ) from None
+        times = {}
+        for resource in deployment.get("resources") or []:
+            stamp = resource.get("modified")
+            if isinstance(stamp, str) and resource.get("urn"):
+                times[str(resource["urn"])] = _utc(datetime.fromisoformat(_trim_nanos(stamp)))
+        return times
 
     def environment(self, target: EngineTarget) -> dict[str, str]:
         """The variables the engine runs with for `target` (beside the inherited ones)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from driftwarden.model import REDACTED, FindingTransition
+from driftwarden.model import REDACTED, FindingTransition, describe_attribution
 
 EVENT_OF_TRANSITION = {
     "opened": "drift.new",
@@ -27,6 +27,7 @@ PREFIX = "[driftwarden]"
 VALUE_CHARS = 80  # a value longer than this is shortened with "…"
 ERROR_CHARS = 1000  # the part of a failed check's error a message quotes
 ARROW = "→"
+ARROW_CAUSE = "—"
 ELLIPSIS = "…"
 _KIND_ORDER = {"opened": 0, "changed": 1, "resolved": 2}
 # Only what would change the rendering: chat flavours (Slack) show other escapes verbatim.
@@ -198,7 +199,9 @@ def _body(
             omitted_resources += 1
             continue
         header = [""] if fmt.blank_between_resources and lines else []
-        header.append(f"{fmt.name(_resource_name(urn))} ({fmt.code(type_)})")
+        cause = describe_attribution(items[0].attribution) if items[0].kind == "opened" else ""
+        suffix = f" {ARROW_CAUSE} {cause}" if cause else ""
+        header.append(f"{fmt.name(_resource_name(urn))} ({fmt.code(type_)}){suffix}")
         for written, item in enumerate(items):
             new = ([] if written else header) + [_line(item, fmt)]
             grown = used + sum(len(line) + 1 for line in new)

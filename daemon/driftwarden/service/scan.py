@@ -15,6 +15,7 @@ from driftwarden.engine import Action, EngineError, EngineErrorKind, project_nam
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, FindingTransition, ResourceChange
 from driftwarden.rules import Assessment, Severity, assess, assess_change, at_least, highest
+from driftwarden.service.attribution import attribute
 from driftwarden.service.history import ingest_history
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
@@ -47,6 +48,7 @@ class CheckResult:
     changes: list[ResourceChange] = field(default_factory=list)
     transitions: list[FindingTransition] = field(default_factory=list)
     ratings: dict[str, dict[str, Assessment]] = field(default_factory=dict)  # urn -> path ->
+    attributions: dict[str, dict[str, Any]] = field(default_factory=dict)  # urn ->
 
     def severity_of(self, change: ResourceChange) -> Severity | None:
         top = highest(self.ratings.get(change.urn, {}).values())
@@ -76,6 +78,7 @@ class CheckResult:
         ratings = self.ratings.get(change.urn, {})
         severity = self.severity_of(change)
         data["severity"] = severity.value if severity else None
+        data["attribution"] = self.attributions.get(change.urn)
         for prop in data["properties"]:
             rating = ratings.get(prop["path"])
             prop["severity"] = rating.severity.value if rating else None
@@ -181,6 +184,12 @@ def _run_locked(
     )
     result.status = CheckStatus.for_changes(check, bool(result.changes))
     result.cli_version = run.cli_version
+    try:
+        result.attributions = attribute(
+            runtime, stack, check, result.changes, before=result.started_at
+        )
+    except DriftwardenError as exc:  # attribution informs; it never fails a check
+        logger.warning("attribution failed", extra={"stack": stack.name, "error": str(exc)})
     _finish(runtime, stack, result, status="succeeded", outcome=result.status.value, actor=actor)
     return result
 
@@ -208,6 +217,7 @@ def _finish(
                 session, audit, stack=result.stack, check=result.check.value,
                 operation_id=result.operation_id, actor=actor or runtime.actor,
                 changes=result.changes, seen_at=finished,
+                attributions=result.attributions,
                 assess=lambda obs: assess(rules, type=obs.type, path=obs.path,
                                           change=obs.change, expected=obs.expected,
                                           actual=obs.actual, secret=obs.secret),

@@ -8,7 +8,7 @@ this: a failed check resolves nothing.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,6 +65,7 @@ def apply_check(
     changes: Sequence[ResourceChange],
     seen_at: datetime,
     assess: Callable[[Observation], Assessment | None] | None = None,
+    attributions: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[FindingTransition]:
     """Fold one successful check's changes into the open findings of (stack, check)."""
     open_findings = {
@@ -91,7 +92,7 @@ def apply_check(
                 change=obs.change, path=obs.path, kind=obs.kind, expected=obs.expected,
                 actual=obs.actual, secret=obs.secret, first_seen=seen_at, last_seen=seen_at,
                 occurrences=1, first_operation_id=operation_id, last_operation_id=operation_id,
-                severity=severity, rule=rule,
+                severity=severity, rule=rule, attribution=(attributions or {}).get(obs.urn),
             )  # fmt: skip
             session.add(finding)
             transitions.append(_transition("opened", finding))
@@ -136,4 +137,5 @@ def _transition(
         urn=finding.urn, type=finding.type, change=finding.change, path=finding.path,
         property_kind=finding.kind, expected=finding.expected, actual=finding.actual,
         secret=finding.secret, previous=previous, severity=finding.severity, rule=finding.rule,
+        attribution=finding.attribution,
     )  # fmt: skip

@@ -130,6 +130,8 @@ class Finding(SQLModel, table=True):
     secret: bool = False
     severity: str | None = Field(default=None, max_length=16)  # the highest matching risk rule
     rule: str | None = Field(default=None, sa_type=Text)  # that rule's title
+    # Who or what caused it: out_of_band, a stack update (actor, result) or a commit.
+    attribution: Any = Field(default=None, sa_type=JSON, nullable=True)
     first_seen: datetime = Field(sa_type=UtcDateTime)
     last_seen: datetime = Field(sa_type=UtcDateTime)
     occurrences: int = 1

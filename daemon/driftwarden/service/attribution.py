@@ -1,0 +1,129 @@
+"""Who or what caused a difference.
+
+Drift: was a Pulumi update recorded (history ingestion) between the last drift check
+that saw the stack in sync and now, and did it write that resource (the state's
+`modified` time falls inside the update)? Then that update, its actor and result. A
+failed update in that window is named too: a half-applied update is the classic cause
+of drift. Otherwise the resource changed outside Pulumi: `out_of_band`.
+
+Pending code changes: the newest git commit touching the project directory.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from driftwarden.config import StackConfig
+from driftwarden.errors import DriftwardenError
+from driftwarden.model import Check, ResourceChange
+from driftwarden.service.logs import logger
+from driftwarden.service.runtime import Runtime, engine_target
+from driftwarden.store.models import AuditEvent, Operation
+
+OUT_OF_BAND: dict[str, Any] = {"kind": "out_of_band"}
+_SLACK = timedelta(seconds=2)  # the history's times have second precision
+
+
+def attribute(
+    runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
+    *, before: datetime,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Attribution per resource URN of a check's changes."""
+    if not changes:
+        return {}
+    if check is Check.CODE:
+        commit = newest_commit(stack)
+        return {change.urn: commit for change in changes}
+    updates = _updates_since_in_sync(runtime, stack.name, before)
+    if not updates:
+        return {change.urn: OUT_OF_BAND for change in changes}
+    try:
+        modified = runtime.engine.modified_times(engine_target(stack, runtime.state))
+    except DriftwardenError as exc:
+        logger.warning("cannot read the state for attribution",
+                       extra={"stack": stack.name, "error": str(exc)})  # fmt: skip
+        modified = {}
+    failed = [u for u in updates if u["result"] != "succeeded"]
+    result = {}
+    for change in changes:
+        written = modified.get(change.urn)
+        touching = [
+            u for u in updates
+            if written is not None and _start(u) - _SLACK <= written <= _end(u) + _SLACK
+        ]  # fmt: skip
+        if touching:
+            result[change.urn] = _describe(touching[-1])
+        elif failed:
+            result[change.urn] = _describe(failed[-1])
+        else:
+            result[change.urn] = OUT_OF_BAND
+    return result
+
+
+def _updates_since_in_sync(runtime: Runtime, stack: str, before: datetime) -> list[dict[str, Any]]:
+    with runtime.store.read() as session:
+        last_in_sync = session.exec(
+            select(Operation.started_at)
+            .where(
+                Operation.stack == stack, Operation.kind == Check.DRIFT.value,
+                Operation.status == "succeeded", Operation.outcome == "in_sync",
+                col(Operation.started_at) < before,
+            )
+            .order_by(col(Operation.started_at).desc())
+            .limit(1)
+        ).first()  # fmt: skip
+        events = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.stack == stack, col(AuditEvent.action).like("stack.%"))
+            .order_by(col(AuditEvent.seq))
+        ).all()
+    updates = [
+        {**event.details, "actor": event.actor, "seq": event.seq}
+        for event in events
+        if isinstance(event.details, dict) and event.details.get("start_time")
+    ]
+    if last_in_sync is None:
+        return updates
+    return [u for u in updates if _end(u) >= last_in_sync]
+
+
+def _start(update: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(update["start_time"]))
+
+
+def _end(update: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(update.get("end_time") or update["start_time"]))
+
+
+def _describe(update: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "update",
+        "update": update.get("key"),
+        "operation": update.get("kind"),
+        "actor": update.get("actor"),
+        "result": update.get("result"),
+        "time": update.get("start_time"),
+        "message": update.get("message"),
+    }
+
+
+def newest_commit(stack: StackConfig) -> dict[str, Any]:
+    """The newest commit touching the project directory, when it is in a git repository."""
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%H%x00%an%x00%ae%x00%aI%x00%s", "--", "."],
+            cwd=stack.project_dir, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except OSError:
+        return {"kind": "unknown"}
+    fields = out.stdout.strip().split("\0")
+    if out.returncode != 0 or len(fields) != 5:
+        return {"kind": "unknown"}
+    commit, author, email, when, subject = fields
+    return {"kind": "commit", "commit": commit, "author": f"{author} <{email}>", "time": when,
+            "subject": subject}  # fmt: skip
