@@ -50,6 +50,8 @@ def test_content_edited_out_of_band_is_drift_with_exact_values(
             "expected": "hello\n",
             "actual": "HACKED\n",
             "secret": False,
+            "severity": None,
+            "rule": None,
         }
     ]
 
@@ -79,7 +81,15 @@ def test_mode_change_is_its_own_property_difference(fleet: Fleet, demo: DemoStac
     scan = fleet.scan("--check", "drift", "--json")
     changes = changes_by_name(scan.result("demo", "drift"))
     assert changes["settings"]["properties"] == [
-        {"path": "mode", "kind": "update", "expected": "0640", "actual": "0666", "secret": False}
+        {
+            "path": "mode",
+            "kind": "update",
+            "expected": "0640",
+            "actual": "0666",
+            "secret": False,
+            "severity": "high",
+            "rule": "file made world-writable",
+        }
     ]
     assert [p["path"] for p in changes["motd"]["properties"]] == ["content"]
 
@@ -115,6 +125,8 @@ def test_changed_secret_is_flagged_and_never_printed(fleet: Fleet, demo: DemoSta
                     "expected": "[secret]",
                     "actual": "[secret]",
                     "secret": True,
+                    "severity": None,
+                    "rule": None,
                 }
             ]
     for text in outputs:
