@@ -153,11 +153,6 @@ class Engine:
                 hint="create it (mode 0600) with the stack's passphrase, or drop "
                 "[daemon] passphrase_file to use the generated one",
             )
-        workspace = LocalWorkspace(
-            work_dir=str(target.project_dir),
-            pulumi_command=self.command,
-            env_vars=self.environment(target),
-        )
         events: list[dict[str, Any]] = []
         counter = _ProgressCounter(action, progress)
 
@@ -168,7 +163,7 @@ class Engine:
 
         started = time.monotonic()
         try:
-            stack = Stack.select(target.stack, workspace)
+            stack = self._select(target)
             quiet: dict[str, Any] = {"on_event": on_event, "color": "never",
                                      "suppress_progress": True}  # fmt: skip
             if action in (Action.DRIFT, Action.PLAN_REFRESH):
@@ -194,13 +189,8 @@ class Engine:
 
     def history(self, target: EngineTarget, *, page_size: int = 50) -> list[StackUpdate]:
         """The stack's latest updates (newest first), as its backend records them."""
-        workspace = LocalWorkspace(
-            work_dir=str(target.project_dir),
-            pulumi_command=self.command,
-            env_vars=self.environment(target),
-        )
         try:
-            stack = Stack.select(target.stack, workspace)
+            stack = self._select(target)
             summaries = stack.history(page_size=page_size, show_secrets=False)
         except StackNotFoundError:
             raise self._not_deployed(target) from None
@@ -231,13 +221,8 @@ class Engine:
 
     def modified_times(self, target: EngineTarget) -> dict[str, datetime]:
         """When each resource was last written by an update (the state's `modified`)."""
-        workspace = LocalWorkspace(
-            work_dir=str(target.project_dir),
-            pulumi_command=self.command,
-            env_vars=self.environment(target),
-        )
         try:
-            deployment = Stack.select(target.stack, workspace).export_stack().deployment or {}
+            deployment = self._select(target).export_stack().deployment or {}
         except CommandError as exc:
             raise classify_failure(
                 str(exc), [], stack=target.stack, backend_url=target.backend_url
@@ -248,6 +233,15 @@ class Engine:
             if isinstance(stamp, str) and resource.get("urn"):
                 times[str(resource["urn"])] = _utc(datetime.fromisoformat(_trim_nanos(stamp)))
         return times
+
+    def _select(self, target: EngineTarget) -> Stack:
+        """The target's stack in a local workspace with the engine's environment."""
+        workspace = LocalWorkspace(
+            work_dir=str(target.project_dir),
+            pulumi_command=self.command,
+            env_vars=self.environment(target),
+        )
+        return Stack.select(target.stack, workspace)
 
     def environment(self, target: EngineTarget) -> dict[str, str]:
         """The variables the engine runs with for `target` (beside the inherited ones)."""
