@@ -36,7 +36,10 @@ def trigger_command(
             for s in stacks
         ]  # fmt: skip
     if as_json:
-        print_json({"requests": [{"request_id": r.id, "stack": r.stack} for r in requests]})
+        print_json({"requests": [
+            {"request_id": r.id, "stack": r.stack, "requested_at": r.requested_at.isoformat()}
+            for r in requests
+        ]})  # fmt: skip
         return
     for request in requests:
         stdout.print(f"requested a scan of {request.stack} ({request.id})")
