@@ -23,7 +23,9 @@ from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, ResourceChange
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime, engine_target
+from driftwarden.store.findings import observations
 from driftwarden.store.models import AuditEvent, Operation
+from driftwarden.store.queries import open_attributions
 
 OUT_OF_BAND: dict[str, Any] = {"kind": "out_of_band"}
 _SLACK = timedelta(seconds=2)  # the history's times have second precision
@@ -33,7 +35,31 @@ def attribute(
     runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
     *, before: datetime,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """Attribution per resource URN of a check's changes."""
+    """Attribution per resource URN of a check's changes.
+
+    A resource whose differences are all open findings already keeps the attribution
+    they were opened with: steady drift costs no state export on every scan, and the
+    answer does not move while the drift stays.
+    """
+    with runtime.store.read() as session:
+        known = open_attributions(session, stack.name, check.value)
+    result: dict[str, dict[str, Any]] = {}
+    fresh = []
+    for change in changes:
+        keys = [(obs.urn, obs.path) for obs in observations([change])]
+        if all(key in known for key in keys):
+            stored = next((known[key] for key in keys if known[key]), None)
+            if stored:
+                result[change.urn] = stored
+        else:
+            fresh.append(change)
+    return result | _attribute_new(runtime, stack, check, fresh, before=before)
+
+
+def _attribute_new(
+    runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
+    *, before: datetime,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
     if not changes:
         return {}
     if check is Check.CODE:

@@ -161,6 +161,17 @@ def open_findings(session: Session, stack: str) -> Sequence[Finding]:
     )
 
 
+def open_attributions(session: Session, stack: str, check: str) -> dict[tuple[str, str], Any]:
+    """The attribution (or None) of every open finding of one stack's check, by (urn, path)."""
+    rows = session.execute(
+        select(col(Finding.urn), col(Finding.path), col(Finding.attribution)).where(
+            col(Finding.stack) == stack, col(Finding.check) == check,
+            col(Finding.resolved_at).is_(None),
+        )
+    ).all()  # fmt: skip
+    return {(urn, path): attribution for urn, path, attribution in rows}
+
+
 @dataclass
 class PruneResult:
     operations: int
