@@ -106,6 +106,9 @@ class TargetConfig(_Model):
     events: tuple[str, ...] = NOTIFY_EVENTS
     # Only findings at or above this severity (none: every finding, rated or not).
     min_severity: SeverityName | None = None
+    # A recap of everything still open on this target's stacks, e.g. "daily at 09:00"
+    # (sent by the daemon; none when nothing is open). None: no digest.
+    digest: ScheduleField | None = None
 
     @field_validator("url_file", "config_file")
     @classmethod

@@ -20,6 +20,7 @@ import pytest
 
 from driftwarden.statedir import ENV_STATE_DIR
 from tests.integration.conftest import DRIFTWARDEN, Fleet
+from tests.notify.conftest import HttpEndpoint
 
 pytestmark = pytest.mark.engine
 
@@ -356,3 +357,35 @@ def test_timeout_stops_the_whole_engine_and_frees_the_stack(fleet: Fleet) -> Non
         assert daemon.wait(timeout=60) == 0
     finally:
         daemon.kill()
+
+
+def test_digests_go_out_on_their_schedule_while_drift_stays_open(
+    fleet: Fleet, http_endpoint: HttpEndpoint
+) -> None:
+    stack = fleet.add("demo", checks=("drift",), schedule="every 1h")
+    (stack.files / "motd.txt").write_text("HACKED\n")
+    fleet.write_config(
+        '\n[notifications]\ndefault_targets = ["hook"]\n\n'
+        f'[[targets]]\nname = "hook"\nurls = ["{http_endpoint.url()}"]\ndigest = "every 3s"\n'
+    )
+    daemon = Daemon(fleet)  # never scanned: due at once
+    try:
+
+        def titles() -> list[str]:
+            return [request.json()["title"] for request in http_endpoint.requests]
+
+        digest = "[driftwarden] digest: 1 stack with open findings (1 resource)"
+        wait_for(lambda: titles().count(digest) >= 2, 90, "two digests")
+        assert titles()[0] == "[driftwarden] demo: 1 resource drifted"  # once, then digests
+        assert titles().count("[driftwarden] demo: 1 resource drifted") == 1
+        keys = [r.headers["X-Driftwarden-Idempotency-Key"] for r in http_endpoint.requests]
+        assert len(set(keys)) == len(keys), "each digest is its own message"
+        assert (
+            'content`: `"hello\\n"` → `"HACKED\\n"`' in http_endpoint.requests[-1].json()["message"]
+        )
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+    finally:
+        daemon.kill()
+    logged = [line for line in daemon.lines() if line.get("message") == "digest"]
+    assert "queued" in {line["status"] for line in logged}

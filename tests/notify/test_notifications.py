@@ -18,9 +18,12 @@ from tests.notify.conftest import HttpEndpoint, SmtpServer
 pytestmark = pytest.mark.engine
 
 
-def configure(fleet: Fleet, targets: dict[str, str], *, max_attempts: int = 8) -> None:
+def configure(
+    fleet: Fleet, targets: dict[str, str], *, max_attempts: int = 8, digest: str | None = None
+) -> None:
+    extra = f'digest = "{digest}"\n' if digest else ""
     entries = "".join(
-        f'[[targets]]\nname = "{name}"\nurls = ["{url}"]\n' for name, url in targets.items()
+        f'[[targets]]\nname = "{name}"\nurls = ["{url}"]\n{extra}' for name, url in targets.items()
     )
     fleet.write_config(
         f"\n[notifications]\ndefault_targets = {json.dumps(list(targets))}\n"
@@ -185,3 +188,66 @@ def test_a_scan_killed_before_delivery_delivers_after_restart(
     assert delivered["status"] == "sent"
     keys = {r.headers["X-Driftwarden-Idempotency-Key"] for r in http_endpoint.requests}
     assert keys == {delivered["idempotency_key"]}  # the receiver can drop the duplicate
+
+
+def test_a_digest_lists_what_is_still_open_and_stays_quiet_once_fixed(
+    fleet: Fleet, demo: DemoStack, smtp_server: SmtpServer, http_endpoint: HttpEndpoint
+) -> None:
+    configure(fleet, {"mail": smtp_server.url(), "hook": http_endpoint.url()},
+              digest="daily at 09:00")  # fmt: skip
+    (demo.files / "motd.txt").write_text("HACKED\n")
+    new_token = "rotated-by-hand-88bb"
+    (demo.files / "secrets" / "api-token").write_text(new_token)
+    assert fleet.scan("--check", "drift").code == 3
+    smtp_server.wait_for(1)  # the drift.new message
+
+    result = cli(fleet, "notify", "digest", "--json")
+    assert result.returncode == 0, result.stderr
+    digests = {d["target"]: d for d in json.loads(result.stdout)["digests"]}
+    assert {name: (d["status"], d["stacks"], d["findings"], d["error"])
+            for name, d in digests.items()} == {
+        "mail": ("queued", 1, 2, None), "hook": ("queued", 1, 2, None),
+    }  # fmt: skip
+    title = "[driftwarden] digest: 1 stack with open findings (2 resources)"
+    email = smtp_server.wait_for(2)[-1]
+    assert email["Subject"] == title
+    body = email.get_content()
+    for expected in ("demo — 2 resources, 2 findings, open since", "motd (",
+                     'content: "hello\\n" → "HACKED\\n"', "api-token (",
+                     "content: [secret] → [secret]", "driftwarden drift show demo"):  # fmt: skip
+        assert expected in body, body
+    posted = http_endpoint.requests[-1].json()
+    assert posted["title"] == title
+    assert "HACKED" in posted["message"]
+    everything = body + http_endpoint.requests[-1].body.decode() + json.dumps(outbox(fleet))
+    assert SECRET_TOKEN not in everything
+    assert new_token not in everything
+    digest_rows = [row for row in outbox(fleet) if row["event"] == "drift.digest"]
+    assert sorted((row["target"], row["status"]) for row in digest_rows) == [
+        ("hook", "sent"), ("mail", "sent"),
+    ]  # fmt: skip
+
+    (demo.files / "motd.txt").write_text("hello\n")
+    (demo.files / "secrets" / "api-token").write_text(SECRET_TOKEN)
+    assert fleet.scan("--check", "drift").code == 0
+    smtp_server.wait_for(3)  # drift.resolved
+    quiet = cli(fleet, "notify", "digest", "--json")
+    assert quiet.returncode == 0, quiet.stderr
+    assert {d["status"] for d in json.loads(quiet.stdout)["digests"]} == {"nothing_open"}
+    time.sleep(1)
+    assert len(smtp_server.messages) == 3
+
+    unknown = cli(fleet, "notify", "digest", "--target", "pager")
+    assert unknown.returncode == 2
+    assert unknown.stderr == "error: no target named 'pager' — known targets: mail, hook\n"
+
+
+def test_digest_without_a_schedule_or_a_target_says_how_to_set_one(
+    fleet: Fleet, http_endpoint: HttpEndpoint
+) -> None:
+    configure(fleet, {"hook": http_endpoint.url()})
+    result = cli(fleet, "notify", "digest")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {fleet.config_path}: no target has a digest schedule")
+    assert 'digest = "daily at 09:00"' in result.stderr
+    assert http_endpoint.requests == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,9 +12,11 @@ from driftwarden.drift import extract_changes
 from driftwarden.model import REDACTED, FindingTransition, ResourceChange, TransitionKind
 from driftwarden.notify import (
     EVENT_OF_TRANSITION,
+    DigestStack,
     Message,
     render_check_failing,
     render_check_recovered,
+    render_digest,
     render_findings,
     render_test,
 )
@@ -309,3 +312,76 @@ def test_new_findings_say_who_or_what_caused_them(drift: list[FindingTransition]
     for body in both(message):
         assert "changed outside Pulumi" in body
         assert "update by Ada <ada@example.com> (failed" in body
+
+
+# ---------------------------------------------------------------------------- digest
+
+SINCE = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
+
+
+def in_stack(transitions: list[FindingTransition], stack: str) -> list[FindingTransition]:
+    return [
+        dataclasses.replace(t, stack=stack, urn=t.urn.replace("::demo::", f"::{stack}::"))
+        for t in transitions
+    ]
+
+
+def test_digest_lists_every_open_finding_most_severe_stack_first(
+    drift: list[FindingTransition],
+) -> None:
+    quiet = DigestStack("alpha", in_stack(drift, "alpha"), SINCE)
+    risky = [
+        dataclasses.replace(t, severity="high", rule="file made world-writable")
+        if t.path == "mode" else t
+        for t in in_stack(drift, "zulu")
+    ]  # fmt: skip
+    message = render_digest([quiet, DigestStack("zulu", risky, SINCE), DigestStack("x", [], SINCE)])
+    assert message is not None
+    assert message.event == "drift.digest"
+    assert message.title == "[driftwarden] digest: 2 stacks with open findings (8 resources)"
+    markdown, text = both(message)
+    heading = "4 resources, 4 findings, open since 2026-11-20 14:03 UTC"
+    assert f"### zulu — {heading}, highest severity high" in markdown
+    assert f"### alpha — {heading}" in markdown
+    assert markdown.index("### zulu") < markdown.index("### alpha")
+    zulu = text.split("alpha —")[0]
+    # The world-writable file comes first, then by name.
+    assert zulu.index("zulu —") < zulu.index("settings (") < zulu.index("api-token (")
+    assert f"zulu — {heading}, highest severity high\n=====" in text
+    for body in both(message):
+        assert body.count("→") == 2 * 3  # every property finding of both stacks
+        assert body.count("deleted out of band") == 2
+        assert body.splitlines()[-1] == (
+            "See everything: driftwarden status, then driftwarden drift show NAME"
+        )
+        assert "x —" not in body  # a stack with nothing open is left out
+    assert "#" not in text
+    assert_no_secret(message)
+
+
+def test_digest_of_one_stack_points_at_its_findings(drift: list[FindingTransition]) -> None:
+    message = render_digest([DigestStack("demo", drift, SINCE)])
+    assert message is not None
+    assert message.title == "[driftwarden] digest: 1 stack with open findings (4 resources)"
+    assert message.text.splitlines()[-1] == FINAL
+
+
+def test_nothing_open_is_no_digest() -> None:
+    assert render_digest([]) is None
+    assert render_digest([DigestStack("demo", [], SINCE)]) is None
+
+
+def test_a_long_digest_is_cut_with_a_count_across_stacks(drift: list[FindingTransition]) -> None:
+    stacks = [DigestStack(f"s{n}", in_stack(many(drift, resources=10, per_resource=3), f"s{n}"),
+                          SINCE) for n in range(3)]  # fmt: skip
+    message = render_digest(stacks, max_chars=1200)
+    assert message is not None
+    for body in both(message):
+        assert len(body) <= 1200
+        lines = body.splitlines()
+        shown = sum(1 for line in lines if "tags.key" in line)
+        omitted = int(lines[-2].split()[1])
+        assert lines[-2].startswith("…and ")
+        assert shown + omitted == 90
+        assert "s0 —" in body
+        assert "s2 —" not in body  # a heading is only written with one of its findings

@@ -1,12 +1,13 @@
 """Config validation: every error names the file and line and says how to fix it."""
 
+from datetime import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from driftwarden.cli import app
-from driftwarden.config import load_config
+from driftwarden.config import NOTIFY_EVENTS, load_config
 from driftwarden.errors import ConfigError
 from driftwarden.model import Check
 from driftwarden.schedule import Schedule
@@ -31,7 +32,17 @@ stack = "prod"
 checks = ["drift"]
 schedule = "daily at 03:30"
 timeout = "5m"
+
+[notifications]
+default_targets = ["chat"]
+
+[[targets]]
+name = "chat"
+url_env = "DW_CHAT_URL"
+min_severity = "high"
+digest = "daily at 09:00"
 """
+DIGEST_LINE = VALID.splitlines().index('digest = "daily at 09:00"') + 1
 
 # (name, config text, the line the error must name, words the message must contain)
 BROKEN = [
@@ -62,6 +73,12 @@ BROKEN = [
         15,
         ["stacks[1].schedule", "invalid schedule 'every fortnight'", "every 15m"],
     ),
+    (
+        "bad digest schedule",
+        VALID.replace('"daily at 09:00"', '"weekly"'),
+        DIGEST_LINE,
+        ["targets[0].digest", "invalid schedule 'weekly'", "daily at 03:00"],
+    ),
 ]
 
 
@@ -81,6 +98,9 @@ def test_valid_config_loads_with_defaults(tmp_path: Path) -> None:
     assert (config.timeout_of(demo), config.timeout_of(other)) == (1800, 300)
     assert config.daemon.max_parallel == 3
     assert len(config.digest) == 64
+    (chat,) = config.targets
+    assert chat.digest == Schedule(daily_at=time(9, 0))
+    assert config.targets_of(demo) == [chat]
 
 
 def test_relative_project_dir_is_relative_to_the_config_file() -> None:
@@ -133,7 +153,17 @@ def test_config_check_shows_the_plan(tmp_path: Path) -> None:
         "timeout": "5m",
         "sensitive_paths": [],
         "env": [],
+        "notify": ["chat"],
     }
+    assert plan["targets"] == [
+        {
+            "name": "chat",
+            "sources": ["env DW_CHAT_URL"],
+            "events": list(NOTIFY_EVENTS),
+            "min_severity": "high",
+            "digest": "daily at 09:00",
+        }
+    ]
     assert plan["backend_url"].startswith("file://")
 
 

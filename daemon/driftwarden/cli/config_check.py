@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.config import Config
+from driftwarden.config import Config, TargetConfig
 from driftwarden.engine.errors import redact_url
 from driftwarden.schedule import format_duration
 from driftwarden.service.runtime import store_url
@@ -42,10 +42,31 @@ def describe(config: Config) -> dict[str, Any]:
                 "timeout": format_duration(config.timeout_of(stack)),
                 "sensitive_paths": list(stack.sensitive_paths),
                 "env": sorted(stack.env),  # names only: values may be secrets
+                "notify": [target.name for target in config.targets_of(stack)],
             }
             for stack in config.stacks
         ],
+        "targets": [
+            {
+                "name": target.name,
+                "sources": _sources(target),
+                "events": list(target.events),
+                "min_severity": target.min_severity,
+                "digest": str(target.digest) if target.digest else None,
+            }
+            for target in config.targets
+        ],
     }
+
+
+def _sources(target: TargetConfig) -> list[str]:
+    """Where the target's URLs come from, never the URLs: they carry tokens."""
+    sources = [f"{len(target.urls)} url(s) in the config"] if target.urls else []
+    sources += [f"env {target.url_env}"] if target.url_env else []
+    sources += [f"file {target.url_file}"] if target.url_file else []
+    sources += [f"credential {target.url_credential}"] if target.url_credential else []
+    sources += [f"apprise config {target.config_file}"] if target.config_file else []
+    return sources
 
 
 @config_app.command("check")
@@ -66,7 +87,8 @@ def check_command(
     stdout.print(f"passphrase: {escape(plan['passphrase_file'])} ({plan['passphrase']})")
     stdout.print(f"max parallel engine runs: {plan['max_parallel']}\n")
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("stack", "project dir", "pulumi stack", "checks", "schedule", "timeout"):
+    columns = ("stack", "project dir", "pulumi stack", "checks", "schedule", "timeout", "notify")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for stack in plan["stacks"]:
         table.add_row(
@@ -76,5 +98,21 @@ def check_command(
             ", ".join(stack["checks"]),
             stack["schedule"],
             stack["timeout"],
+            escape(", ".join(stack["notify"])) or "-",
         )
     stdout.print(table if plan["stacks"] else "no stacks configured")
+    if not plan["targets"]:
+        return
+    targets = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("target", "urls from", "events", "min severity", "digest"):
+        targets.add_column(column, overflow="fold")
+    for target in plan["targets"]:
+        targets.add_row(
+            escape(target["name"]),
+            escape("; ".join(target["sources"])),
+            ", ".join(target["events"]),
+            target["min_severity"] or "-",
+            target["digest"] or "-",
+        )
+    stdout.print()
+    stdout.print(targets)

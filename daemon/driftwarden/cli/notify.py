@@ -1,4 +1,5 @@
-"""`driftwarden notify test|list`: try every target now; show the outbox."""
+"""`driftwarden notify test|list|send|digest`: try targets, show and drain the outbox,
+send a digest of what is still open."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import iso, table
-from driftwarden.errors import DriftwardenError
+from driftwarden.errors import DriftwardenError, UsageError
 from driftwarden.notify import Delivery, deliver, render_test
+from driftwarden.service.digest import queue_digest
 from driftwarden.service.notifications import deliver_due, target_config_files, target_urls
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.outbox import list_notifications
@@ -130,3 +132,57 @@ def send_command(
         stdout.print(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
         for target, error in report.errors.items():
             stdout.print(f"[red]{target}[/]: {error}")
+
+
+@notify_app.command("digest")
+@handle_errors
+def digest_command(
+    ctx: typer.Context,
+    targets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            help="This target (repeatable; default: every target with a digest schedule).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Send the digest of everything still open now, as the daemon does on schedule."""
+    config = app_state(ctx).load()
+    if targets:
+        chosen = []
+        for name in dict.fromkeys(targets):
+            target = config.target(name)
+            if target is None:
+                known = ", ".join(t.name for t in config.targets) or "none configured"
+                raise UsageError(f"no target named {name!r}", hint=f"known targets: {known}")
+            chosen.append(target)
+    else:
+        chosen = [target for target in config.targets if target.digest is not None]
+        if not chosen:
+            raise UsageError(
+                f"{config.source}: no target has a digest schedule",
+                hint='set digest = "daily at 09:00" on a [[targets]] entry, or use --target NAME',
+            )
+    runtime = Runtime.open(config)
+    results = [queue_digest(runtime.store, config, target) for target in chosen]
+    report = deliver_due(runtime.store, config, runtime.actor)
+    rows = [
+        {"target": r.target, "status": r.status, "stacks": r.stacks, "findings": r.findings,
+         "notification_id": r.notification_id, "error": report.errors.get(r.target)}
+        for r in results
+    ]  # fmt: skip
+    if as_json:
+        print_json({"digests": rows})
+    else:
+        for row in rows:
+            if row["status"] == "nothing_open":
+                stdout.print(f"{row['target']}: nothing open, no digest sent")
+                continue
+            what = f"{row['findings']} findings on {row['stacks']} stacks"
+            if row["error"]:
+                stdout.print(f"[red]{row['target']}[/]: {what}, not delivered: {row['error']}")
+            else:
+                stdout.print(f"[green]{row['target']}[/]: {what} ({row['status']})")
+    if any(row["error"] for row in rows):
+        raise typer.Exit(1)

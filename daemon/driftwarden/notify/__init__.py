@@ -2,23 +2,29 @@
 
 from driftwarden.notify.deliver import Delivery, deliver, redact_url
 from driftwarden.notify.render import (
+    EVENT_DIGEST,
     EVENT_OF_TRANSITION,
+    DigestStack,
     Message,
     render_check_failing,
     render_check_recovered,
+    render_digest,
     render_findings,
     render_remediation,
     render_test,
 )
 
 __all__ = [
+    "EVENT_DIGEST",
     "EVENT_OF_TRANSITION",
     "Delivery",
+    "DigestStack",
     "Message",
     "deliver",
     "redact_url",
     "render_check_failing",
     "render_check_recovered",
+    "render_digest",
     "render_findings",
     "render_remediation",
     "render_test",

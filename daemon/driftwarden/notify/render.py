@@ -11,9 +11,11 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from driftwarden.model import REDACTED, FindingTransition, describe_attribution
+from driftwarden.rules import Severity
 
 EVENT_OF_TRANSITION = {
     "opened": "drift.new",
@@ -22,6 +24,7 @@ EVENT_OF_TRANSITION = {
 }
 EVENT_TEST = "test"
 EVENT_CHECK_FAILING = "check.failing"
+EVENT_DIGEST = "drift.digest"  # a scheduled recap, not a transition
 
 PREFIX = "[driftwarden]"
 VALUE_CHARS = 80  # a value longer than this is shortened with "…"
@@ -176,45 +179,56 @@ def _omission(properties: int, resources: int) -> str:
     return f"{ELLIPSIS}and {properties} more {noun} on {_plural(resources, 'resource')}"
 
 
+_Groups = list[tuple[str, str, list[FindingTransition]]]
+
+
 def _body(
-    groups: list[tuple[str, str, list[FindingTransition]]],
-    stack: str,
+    sections: Sequence[tuple[list[str], _Groups]],
     fmt: _Format,
     max_chars: int,
+    final: str,
 ) -> str:
     """The resource blocks, cut at a line boundary when they would exceed `max_chars`.
 
-    A resource's header is only written with at least one of its lines; what is cut is
-    counted in a note before the final line, which is always there.
+    `sections` are (heading lines, resource groups); a heading, like a resource's header,
+    is only written with at least one of its lines. What is cut is counted in a note before
+    the `final` line, which is always there.
     """
-    final = f"See everything: driftwarden drift show {stack}"
-    total = sum(len(items) for _, _, items in groups)
+    total = sum(len(items) for _, groups in sections for _, _, items in groups)
+    resources = sum(len(groups) for _, groups in sections)
     lines: list[str] = []
     used = 0  # length of "\n".join(lines), give or take a separator
     shown = 0
     omitted_resources = 0
     cut = False
-    for urn, type_, items in groups:
-        if cut:
-            omitted_resources += 1
-            continue
-        header = [""] if fmt.blank_between_resources and lines else []
-        cause = describe_attribution(items[0].attribution) if items[0].kind == "opened" else ""
-        suffix = f" {ARROW_CAUSE} {cause}" if cause else ""
-        header.append(f"{fmt.name(_resource_name(urn))} ({fmt.code(type_)}){suffix}")
-        for written, item in enumerate(items):
-            new = ([] if written else header) + [_line(item, fmt)]
-            grown = used + sum(len(line) + 1 for line in new)
-            left = total - shown - 1
-            tail = len(final) + 2 + (len(_omission(left, len(groups))) + 1 if left else 0)
-            if grown + tail > max_chars:
-                cut = True
-                break
-            lines.extend(new)
-            used = grown
-            shown += 1
-        if cut:
-            omitted_resources += 1  # this one lost some of its lines
+    for heading, groups in sections:
+        pending_heading = list(heading)
+        for urn, type_, items in groups:
+            if cut:
+                omitted_resources += 1
+                continue
+            header: list[str] = []
+            if pending_heading:
+                header.extend([*([""] if lines else []), *pending_heading, ""])
+            elif fmt.blank_between_resources and lines:
+                header.append("")
+            cause = describe_attribution(items[0].attribution) if items[0].kind == "opened" else ""
+            suffix = f" {ARROW_CAUSE} {cause}" if cause else ""
+            header.append(f"{fmt.name(_resource_name(urn))} ({fmt.code(type_)}){suffix}")
+            for written, item in enumerate(items):
+                new = ([] if written else header) + [_line(item, fmt)]
+                grown = used + sum(len(line) + 1 for line in new)
+                left = total - shown - 1
+                tail = len(final) + 2 + (len(_omission(left, resources)) + 1 if left else 0)
+                if grown + tail > max_chars:
+                    cut = True
+                    break
+                lines.extend(new)
+                used = grown
+                shown += 1
+                pending_heading = []
+            if cut:
+                omitted_resources += 1  # this one lost some of its lines
     tail_lines = [_omission(total - shown, omitted_resources)] if shown < total else []
     tail_lines.append(final)
     return (("\n".join(lines) + "\n\n") if lines else "") + "\n".join(tail_lines)
@@ -253,11 +267,87 @@ def render_findings(
     kinds = {t.kind for t in transitions}
     main = next(kind for kind in ("opened", "changed", "resolved") if kind in kinds)
     groups = _grouped(transitions)
+    final = f"See everything: driftwarden drift show {stack}"
     return Message(
         event=EVENT_OF_TRANSITION[main],
         title=_title(stack, transitions),
-        markdown=_body(groups, stack, _MARKDOWN, max_chars),
-        text=_body(groups, stack, _TEXT, max_chars),
+        markdown=_body([([], groups)], _MARKDOWN, max_chars, final),
+        text=_body([([], groups)], _TEXT, max_chars, final),
+    )
+
+
+# ---------------------------------------------------------------------------- digest
+
+
+@dataclass(frozen=True)
+class DigestStack:
+    """One stack's open findings (as "opened" transitions, values already redacted)."""
+
+    name: str
+    findings: Sequence[FindingTransition]
+    open_since: datetime  # when its oldest open finding was first seen
+
+
+def _rank(severity: str | None) -> int:
+    return Severity(severity).rank if severity else -1
+
+
+def _highest(findings: Sequence[FindingTransition]) -> str | None:
+    return max((f.severity for f in findings), key=_rank, default=None)
+
+
+def _digest_heading(stack: DigestStack, fmt: _Format) -> list[str]:
+    resources = len({f.urn for f in stack.findings})
+    summary = (
+        f"{_plural(resources, 'resource')}, {_plural(len(stack.findings), 'finding')}, "
+        f"open since {stack.open_since.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    highest = _highest(stack.findings)
+    if highest:
+        summary += f", highest severity {highest}"
+    if fmt is _MARKDOWN:
+        return [f"### {_md_escape(stack.name)} {ARROW_CAUSE} {summary}"]
+    heading = f"{stack.name} {ARROW_CAUSE} {summary}"
+    return [heading, "=" * len(heading)]
+
+
+def render_digest(stacks: Sequence[DigestStack], *, max_chars: int = 3500) -> Message | None:
+    """A recap of everything still open on a target's stacks; None when nothing is.
+
+    Stacks and resources come most severe first, then by name.
+    """
+    stacks = sorted(
+        (s for s in stacks if s.findings), key=lambda s: (-_rank(_highest(s.findings)), s.name)
+    )
+    if not stacks:
+        return None
+    resources = sum(len({f.urn for f in s.findings}) for s in stacks)
+    title = (
+        f"{PREFIX} digest: {_plural(len(stacks), 'stack')} with open findings "
+        f"({_plural(resources, 'resource')})"
+    )
+    if len(stacks) == 1:
+        final = f"See everything: driftwarden drift show {stacks[0].name}"
+    else:
+        final = "See everything: driftwarden status, then driftwarden drift show NAME"
+
+    def sections(fmt: _Format) -> list[tuple[list[str], _Groups]]:
+        return [
+            (
+                _digest_heading(stack, fmt),
+                sorted(
+                    _grouped(stack.findings),
+                    key=lambda group: (-_rank(_highest(group[2])), _resource_name(group[0])),
+                ),
+            )
+            for stack in stacks
+        ]
+
+    return Message(
+        event=EVENT_DIGEST,
+        title=title,
+        markdown=_body(sections(_MARKDOWN), _MARKDOWN, max_chars, final),
+        text=_body(sections(_TEXT), _TEXT, max_chars, final),
     )
 
 

@@ -33,6 +33,7 @@ from driftwarden.config import StackConfig, load_config
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus
 from driftwarden.sdnotify import Notifier
+from driftwarden.service.digest import queue_digest
 from driftwarden.service.history import ingest_history
 from driftwarden.service.logs import logger
 from driftwarden.service.notifications import deliver_due
@@ -214,6 +215,29 @@ class Daemon:
             job.do(self.submit, stack.name, "schedule").tag(stack.name)
         # At least hourly, whatever the scan schedules: updates made outside driftwarden.
         self.scheduler.every(1).hours.do(self._ingest_all).tag("history")
+        for target in self.config.targets:
+            if target.digest is None:
+                continue
+            if target.digest.daily_at is not None:
+                job = self.scheduler.every().day.at(f"{target.digest.daily_at:%H:%M}", "UTC")
+            else:
+                job = self.scheduler.every(target.digest.interval_seconds or 86400).seconds
+            job.do(self._queue_digest, target.name).tag("digest")
+
+    def _queue_digest(self, name: str) -> None:
+        """A store read and one insert: cheap enough for the loop; the sender delivers it."""
+        target = self.config.target(name)
+        if target is None:
+            return
+        try:
+            result = queue_digest(self.runtime.store, self.config, target)
+        except Exception:
+            logger.exception("digest not queued", extra={"target": name})
+            return
+        logger.info(
+            "digest", extra={"target": name, "status": result.status, "stacks": result.stacks,
+                             "findings": result.findings},
+        )  # fmt: skip
 
     def _load_states(self) -> None:
         with self.runtime.store.read() as session:

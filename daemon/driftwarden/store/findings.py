@@ -95,7 +95,7 @@ def apply_check(
                 severity=severity, rule=rule, attribution=(attributions or {}).get(obs.urn),
             )  # fmt: skip
             session.add(finding)
-            transitions.append(_transition("opened", finding))
+            transitions.append(transition_of("opened", finding))
             continue
         finding.last_seen = seen_at
         finding.occurrences += 1
@@ -107,14 +107,14 @@ def apply_check(
                         "expected": finding.expected, "actual": finding.actual}  # fmt: skip
             finding.change, finding.kind = obs.change, obs.kind
             finding.expected, finding.actual, finding.secret = obs.expected, obs.actual, obs.secret
-            transitions.append(_transition("changed", finding, previous))
+            transitions.append(transition_of("changed", finding, previous))
         session.add(finding)
     for key, finding in open_findings.items():
         if key not in seen:
             finding.resolved_at = seen_at
             finding.last_operation_id = operation_id
             session.add(finding)
-            transitions.append(_transition("resolved", finding))
+            transitions.append(transition_of("resolved", finding))
     for transition in transitions:
         audit.append(
             session,
@@ -129,9 +129,10 @@ def apply_check(
     return transitions
 
 
-def _transition(
+def transition_of(
     kind: TransitionKind, finding: Finding, previous: dict[str, Any] | None = None
 ) -> FindingTransition:
+    """The finding as a transition of `kind`: what messages and the audit chain carry."""
     return FindingTransition(
         kind=kind, finding_id=finding.id, stack=finding.stack, check=finding.check,
         urn=finding.urn, type=finding.type, change=finding.change, path=finding.path,
