@@ -343,16 +343,30 @@ def test_timeout_stops_the_whole_engine_and_frees_the_stack(fleet: Fleet) -> Non
         assert "timeout (5s)" in timed_out["error"]
         assert processes_in(slow.workdir) == [], "engine processes were left behind"
 
+        # The stack is free again: with the program fixed and room to finish (a reload;
+        # 5 s is too tight for a real preview on a busy machine), a requested scan succeeds.
         main.write_text(original)
+        slow.timeout = "5m"
+        fleet.write_config()
+        daemon.signal(signal.SIGHUP)
+        wait_for(
+            lambda: any(line.get("message") == "config reloaded" for line in daemon.lines()),
+            30,
+            "the reload",
+        )
         subprocess.run(
             [str(DRIFTWARDEN), "--config", str(fleet.config_path), "trigger", "slow"],
             capture_output=True, env=env(), check=True, timeout=60,
         )  # fmt: skip
-        wait_for(
-            lambda: by_stack(operations(fleet), "slow", status="succeeded"),
-            60,
-            "the next scan of the freed stack",
-        )
+        try:
+            wait_for(
+                lambda: by_stack(operations(fleet), "slow", status="succeeded"),
+                90,
+                "the next scan of the freed stack",
+            )
+        except AssertionError as exc:
+            seen = by_stack(operations(fleet), "slow")
+            raise AssertionError(f"{exc}; operations: {seen}") from None
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
     finally:
