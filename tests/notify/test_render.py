@@ -311,7 +311,9 @@ def test_new_findings_say_who_or_what_caused_them(drift: list[FindingTransition]
     assert message is not None
     for body in both(message):
         assert "changed outside Pulumi" in body
-        assert "update by Ada <ada@example.com> (failed" in body
+    # The actor is the history's free text: Markdown must not read it as a tag or a link.
+    assert "update by Ada \\<ada@example.com\\> (failed" in message.markdown
+    assert "update by Ada <ada@example.com> (failed" in message.text
 
 
 # ---------------------------------------------------------------------------- digest

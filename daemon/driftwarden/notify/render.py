@@ -54,6 +54,7 @@ class Message:
 class _Format:
     code: Callable[[str], str]  # a path, value or type
     name: Callable[[str], str]  # a resource name
+    prose: Callable[[str], str]  # free text from elsewhere (an actor, a commit subject)
     bullet: str
     blank_between_resources: bool
 
@@ -74,12 +75,14 @@ def _md_escape(text: str) -> str:
 _MARKDOWN = _Format(
     code=_md_code,
     name=lambda name: f"**{_md_escape(name)}**",
+    prose=_md_escape,
     bullet="- ",
     blank_between_resources=True,
 )
 _TEXT = _Format(
     code=lambda text: text.replace("\n", " "),
     name=lambda name: name.replace("\n", " "),
+    prose=lambda text: text.replace("\n", " "),
     bullet="  - ",
     blank_between_resources=True,
 )
@@ -213,7 +216,7 @@ def _body(
             elif fmt.blank_between_resources and lines:
                 header.append("")
             cause = describe_attribution(items[0].attribution) if items[0].kind == "opened" else ""
-            suffix = f" {ARROW_CAUSE} {cause}" if cause else ""
+            suffix = f" {ARROW_CAUSE} {fmt.prose(cause)}" if cause else ""
             header.append(f"{fmt.name(_resource_name(urn))} ({fmt.code(type_)}){suffix}")
             for written, item in enumerate(items):
                 new = ([] if written else header) + [_line(item, fmt)]
