@@ -29,6 +29,7 @@ from driftwarden.engine.runner import (
     Progress,
     project_name,
 )
+from driftwarden.processes import pid_alive
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
 INTERRUPT_GRACE_SECONDS = 10.0
@@ -161,16 +162,6 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_locks(target: EngineTarget) -> list[Path]:
     """Delete file-backend locks of `target` that a dead process on this host left.
 
@@ -191,7 +182,7 @@ def remove_stale_locks(target: EngineTarget) -> list[Path]:
         if content.get("hostname") != socket.gethostname():
             continue
         pid = content.get("pid")
-        if isinstance(pid, int) and not _pid_alive(pid):
+        if isinstance(pid, int) and not pid_alive(pid):
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
                 removed.append(lock)

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from driftwarden.model import ResourceChange
+from driftwarden.processes import pid_alive
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import (
     Operation,
@@ -133,16 +134,6 @@ def finish_operation(
     return operation
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
 def recover_interrupted(session: Session, audit: AuditChain, actor: str) -> list[Operation]:
     """Operations left `running` by a dead process on this host become `interrupted`.
 
@@ -156,7 +147,7 @@ def recover_interrupted(session: Session, audit: AuditChain, actor: str) -> list
     now = utcnow()
     for operation in stale:
         if operation.pid is not None and operation.pid != os.getpid():
-            if _process_alive(operation.pid):
+            if pid_alive(operation.pid):
                 continue
         elif operation.pid == os.getpid():
             continue
