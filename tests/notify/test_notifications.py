@@ -251,3 +251,25 @@ def test_digest_without_a_schedule_or_a_target_says_how_to_set_one(
     assert result.stderr.startswith(f"error: {fleet.config_path}: no target has a digest schedule")
     assert 'digest = "daily at 09:00"' in result.stderr
     assert http_endpoint.requests == []
+
+
+def test_concurrent_senders_deliver_each_message_once(
+    fleet: Fleet, demo: DemoStack, http_endpoint: HttpEndpoint
+) -> None:
+    configure(fleet, {"hook": http_endpoint.url()})
+    http_endpoint.fail_with(500)  # the scan's own delivery fails: the message stays due
+    (demo.files / "motd.txt").write_text("HACKED\n")
+    assert fleet.scan("--check", "drift").code == 3
+    assert len(http_endpoint.requests) == 1
+    http_endpoint.succeed()
+    http_endpoint.delay(3)  # each sender is still in its attempt when the other looks
+    time.sleep(2.5)  # past the first retry's backoff
+
+    send = [str(DRIFTWARDEN), "--config", str(fleet.config_path), "notify", "send", "--json"]
+    env = {k: v for k, v in os.environ.items() if k != "DRIFTWARDEN_STATE_DIR"}
+    senders = [subprocess.Popen(send, stdout=subprocess.PIPE, text=True, env=env) for _ in range(3)]
+    reports = [json.loads(sender.communicate(timeout=120)[0]) for sender in senders]
+    assert sorted(report["sent"] for report in reports) == [0, 0, 1]
+    assert len(http_endpoint.requests) == 2  # the failed attempt, then exactly one delivery
+    (row,) = outbox(fleet)
+    assert (row["status"], row["attempts"]) == ("sent", 2)

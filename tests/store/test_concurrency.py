@@ -1,15 +1,23 @@
-"""Four processes, each with its own Store, append 1,000 events each at the same time:
-the chain must come out whole (no fork, no gap) on SQLite and on PostgreSQL."""
+"""Processes racing on one store, on SQLite and on PostgreSQL: four append 1,000 events
+each at the same time and the chain comes out whole (no fork, no gap); four claim the
+same outbox messages and scan requests and each row is taken once."""
 
 from __future__ import annotations
 
 import multiprocessing
 import time
+from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlmodel import select as sm_select
 
 from driftwarden.store.db import Store, open_store
-from driftwarden.store.models import AuditEvent
+from driftwarden.store.models import AuditEvent, Notification, ScanRequest
+from driftwarden.store.outbox import claim as claim_notification
+from driftwarden.store.outbox import enqueue
+from driftwarden.store.requests import claim as claim_request
+from driftwarden.store.requests import request_scan
 
 WRITERS = 4
 EVENTS_EACH = 1000
@@ -59,3 +67,62 @@ def test_concurrent_processes_never_fork_the_chain(
         per_writer: dict[str, int] = dict(counts.all())
     assert per_writer == {f"writer-{n}": EVENTS_EACH for n in range(WRITERS)}
     print(f"verify {store.dialect}: {total / elapsed:,.0f} events/s")
+
+
+CLAIMERS = 4
+CLAIMED_ROWS = 150
+
+
+def _claimer(url: str, key: bytes, claimer: int, start: float, ids: list[str], out: str) -> None:
+    store = open_store(url, key, migrate=False)
+    won: list[str] = []
+    try:
+        while time.time() < start:
+            time.sleep(0.001)
+        for notification_id, request_id in zip(ids[::2], ids[1::2], strict=True):
+            with store.write() as session:
+                message = session.get(Notification, notification_id)
+                assert message is not None
+                if claim_notification(session, message, lease=timedelta(minutes=5)):
+                    won.append(notification_id)
+            with store.write() as session:
+                if claim_request(session, request_id, f"claimer-{claimer}"):
+                    won.append(request_id)
+    finally:
+        store.close()
+    Path(out).write_text("\n".join(won))
+
+
+def test_concurrent_senders_and_daemons_claim_each_row_once(
+    store: Store, store_url: str, audit_key: bytes, tmp_path: Path
+) -> None:
+    """Outbox messages and scan requests: however many processes race for them, each
+    is taken by exactly one (on PostgreSQL that needs the conditional UPDATE)."""
+    ids: list[str] = []
+    with store.write() as session:
+        for n in range(CLAIMED_ROWS):
+            message = enqueue(session, key=f"k-{n}", target="hook", event="drift.new",
+                              title="t", markdown="m", text="t")  # fmt: skip
+            assert message is not None
+            request = request_scan(session, store.audit, stack="demo", checks=None, actor="t@h")
+            ids += [message.id, request.id]
+    context = multiprocessing.get_context("spawn")
+    start = time.time() + 1.5
+    outs = [tmp_path / f"claimer-{n}.txt" for n in range(CLAIMERS)]
+    claimers = [
+        context.Process(target=_claimer, args=(store_url, audit_key, n, start, ids, str(out)))
+        for n, out in enumerate(outs)
+    ]
+    for process in claimers:
+        process.start()
+    for process in claimers:
+        process.join(timeout=120)
+    assert [process.exitcode for process in claimers] == [0] * CLAIMERS
+    won = [line for out in outs for line in out.read_text().splitlines()]
+    assert sorted(won) == sorted(ids), "every row claimed exactly once"
+    with store.read() as session:
+        claimed_by = {r.id: r.claimed_by for r in session.exec(sm_select(ScanRequest)).all()}
+    for n, out in enumerate(outs):
+        for row_id in out.read_text().splitlines():
+            if row_id.startswith("rq-"):
+                assert claimed_by[row_id] == f"claimer-{n}"

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -33,7 +34,7 @@ from driftwarden.rules import at_least
 from driftwarden.service.logs import logger
 from driftwarden.store.db import Store
 from driftwarden.store.models import Notification
-from driftwarden.store.outbox import due, enqueue, record_attempt
+from driftwarden.store.outbox import claim, due, enqueue, record_attempt
 from driftwarden.store.queries import recent_statuses
 
 FAILURE_STATUSES = ("failed", "timed_out")
@@ -201,7 +202,12 @@ def _deliver_target(
 ) -> DeliveryReport:
     report = DeliveryReport()
     target = config.target(name)
+    # Longer than one attempt can take (apprise's own timeouts included).
+    lease = timedelta(seconds=max(60.0, 4 * timeout))
     for notification in notifications:
+        with store.write() as session:
+            if not claim(session, notification, lease=lease):
+                continue  # another sender is delivering it, or already has
         if target is None:
             delivery = Delivery(False, f"target {name!r} is no longer configured")
         else:

@@ -204,6 +204,8 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(sa_type=UtcDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # "host:pid" of the sender in the middle of an attempt (a claim), else None.
+    claimed_by: str | None = Field(default=None, max_length=200)
 
 
 class IngestedUpdate(SQLModel, table=True):

@@ -3,16 +3,21 @@
 A message is inserted in the same transaction as the finding transition (or failure)
 that causes it, so a crash can delay a notification but never lose it. Delivery marks
 it `sent`, or retries with exponential backoff until `max_attempts`, then `failed`.
+Each attempt first claims its message, so concurrent senders never send it twice.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from driftwarden.processes import pid_alive
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Notification, utcnow
 
@@ -50,15 +55,63 @@ def enqueue(
     return notification
 
 
-def due(session: Session, now: datetime | None = None, limit: int = 200) -> Sequence[Notification]:
-    return session.exec(
+def sender_id() -> str:
+    """Who claims a message: this process on this host."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claimant_gone(claimant: str | None) -> bool:
+    """A claim by a process of this host that no longer runs (a sender killed mid-attempt).
+    Claims of other hosts are left to expire: whether they live cannot be told here."""
+    if not claimant:
+        return False
+    host, _, pid = claimant.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+
+
+def due(session: Session, now: datetime | None = None, limit: int = 200) -> list[Notification]:
+    """Pending messages whose attempt is due, or whose claimant died mid-attempt."""
+    now = now or utcnow()
+    rows = session.exec(
         select(Notification)
         .where(
-            Notification.status == "pending", col(Notification.next_attempt_at) <= (now or utcnow())
+            Notification.status == "pending",
+            or_(
+                col(Notification.next_attempt_at) <= now,
+                col(Notification.claimed_by).is_not(None),
+            ),
         )
         .order_by(col(Notification.created_at))
         .limit(limit)
     ).all()
+    return [row for row in rows if row.next_attempt_at <= now or _claimant_gone(row.claimed_by)]
+
+
+def claim(
+    session: Session, notification: Notification, *, lease: timedelta, now: datetime | None = None
+) -> bool:
+    """Take a due message (as `due` returned it) for one delivery attempt; False if
+    another sender has it.
+
+    One conditional UPDATE pushes `next_attempt_at` past the attempt (`lease`) and names
+    this sender, so a second sender (the daemon's, a `scan`, `notify send`) skips the
+    message instead of sending it twice. A sender killed mid-attempt only delays it: its
+    claim is taken over at once on the same host, and expires after `lease` elsewhere.
+    """
+    now = now or utcnow()
+    free = col(Notification.next_attempt_at) <= now
+    if _claimant_gone(notification.claimed_by):
+        free = or_(free, col(Notification.claimed_by) == notification.claimed_by)
+    claimed = session.connection().execute(
+        update(Notification)
+        .where(
+            col(Notification.id) == notification.id,
+            col(Notification.status) == "pending",
+            free,
+        )
+        .values(next_attempt_at=now + lease, claimed_by=sender_id())
+    )
+    return claimed.rowcount == 1
 
 
 def record_attempt(
@@ -77,6 +130,7 @@ def record_attempt(
         raise LookupError(f"no notification {notification_id}")
     now = now or utcnow()
     notification.attempts += 1
+    notification.claimed_by = None
     details = {
         "notification_id": notification.id, "target": notification.target,
         "event": notification.event, "attempts": notification.attempts,

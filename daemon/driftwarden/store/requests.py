@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from driftwarden.store.audit import AuditChain
@@ -42,11 +43,11 @@ def pending_requests(session: Session) -> Sequence[ScanRequest]:
 
 
 def claim(session: Session, request_id: str, claimer: str, when: datetime | None = None) -> bool:
-    """Mark a request taken; False if someone else claimed it first."""
-    request = session.get(ScanRequest, request_id)
-    if request is None or request.claimed_at is not None:
-        return False
-    request.claimed_at = when or utcnow()
-    request.claimed_by = claimer
-    session.add(request)
-    return True
+    """Mark a request taken; False if someone else claimed it first (one conditional
+    UPDATE, so two daemons on one store never both take it)."""
+    claimed = session.connection().execute(
+        update(ScanRequest)
+        .where(col(ScanRequest.id) == request_id, col(ScanRequest.claimed_at).is_(None))
+        .values(claimed_at=when or utcnow(), claimed_by=claimer)
+    )
+    return claimed.rowcount == 1
