@@ -128,6 +128,11 @@ def assess(
     return best
 
 
+def severity_rank(severity: str | None) -> int:
+    """For sorting: higher is worse; unrated (None) is below `low`."""
+    return Severity(severity).rank if severity else -1
+
+
 def at_least(severity: str | None, minimum: str) -> bool:
     return severity is not None and Severity(severity).rank >= Severity(minimum).rank
 

@@ -9,7 +9,7 @@ import typer
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import iso, resource_name, short_value, table
 from driftwarden.model import describe_attribution
-from driftwarden.rules import Severity
+from driftwarden.rules import severity_rank
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.models import Finding
 from driftwarden.store.queries import open_findings
@@ -54,7 +54,7 @@ def show_command(
     with runtime.store.read() as session:
         findings = [finding_dict(f) for f in open_findings(session, name)]
     # The most dangerous first.
-    findings.sort(key=lambda f: -Severity(f["severity"]).rank if f["severity"] else 1)
+    findings.sort(key=lambda f: -severity_rank(f["severity"]))
     if as_json:
         print_json({"stack": name, "findings": findings})
         return

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from driftwarden.model import REDACTED, FindingTransition, describe_attribution
-from driftwarden.rules import Severity
+from driftwarden.rules import severity_rank
 
 EVENT_OF_TRANSITION = {
     "opened": "drift.new",
@@ -291,12 +291,8 @@ class DigestStack:
     open_since: datetime  # when its oldest open finding was first seen
 
 
-def _rank(severity: str | None) -> int:
-    return Severity(severity).rank if severity else -1
-
-
 def _highest(findings: Sequence[FindingTransition]) -> str | None:
-    return max((f.severity for f in findings), key=_rank, default=None)
+    return max((f.severity for f in findings), key=severity_rank, default=None)
 
 
 def _digest_heading(stack: DigestStack, fmt: _Format) -> list[str]:
@@ -320,7 +316,8 @@ def render_digest(stacks: Sequence[DigestStack], *, max_chars: int = 3500) -> Me
     Stacks and resources come most severe first, then by name.
     """
     stacks = sorted(
-        (s for s in stacks if s.findings), key=lambda s: (-_rank(_highest(s.findings)), s.name)
+        (s for s in stacks if s.findings),
+        key=lambda s: (-severity_rank(_highest(s.findings)), s.name),
     )
     if not stacks:
         return None
@@ -340,7 +337,7 @@ def render_digest(stacks: Sequence[DigestStack], *, max_chars: int = 3500) -> Me
                 _digest_heading(stack, fmt),
                 sorted(
                     _grouped(stack.findings),
-                    key=lambda group: (-_rank(_highest(group[2])), _resource_name(group[0])),
+                    key=lambda g: (-severity_rank(_highest(g[2])), _resource_name(g[0])),
                 ),
             )
             for stack in stacks

@@ -32,6 +32,7 @@ import schedule
 from driftwarden.config import StackConfig, load_config
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus
+from driftwarden.schedule import Schedule
 from driftwarden.sdnotify import Notifier
 from driftwarden.service.digest import queue_digest
 from driftwarden.service.history import ingest_history
@@ -200,29 +201,29 @@ class Daemon:
 
     # -- scheduling -----------------------------------------------------------------
 
+    def _job(self, plan: Schedule, jitter: int = 0) -> schedule.Job:
+        """A `schedule` job for a config schedule; intervals may spread by ± `jitter`."""
+        job: schedule.Job
+        if plan.daily_at is not None:
+            job = self.scheduler.every().day.at(f"{plan.daily_at:%H:%M}", "UTC")
+            return job
+        seconds = plan.interval_seconds or 3600
+        jitter = min(jitter, seconds // 2)
+        job = self.scheduler.every(seconds - jitter)
+        if jitter:
+            job = job.to(seconds + jitter)
+        job = job.seconds
+        return job
+
     def _schedule_all(self) -> None:
         for stack in self.config.stacks:
-            plan = self.config.schedule_of(stack)
-            if plan.daily_at is not None:
-                job = self.scheduler.every().day.at(f"{plan.daily_at:%H:%M}", "UTC")
-            else:
-                seconds = plan.interval_seconds or 3600
-                jitter = min(stack.jitter or 0, seconds // 2)
-                job = self.scheduler.every(seconds - jitter)
-                if jitter:
-                    job = job.to(seconds + jitter)
-                job = job.seconds
+            job = self._job(self.config.schedule_of(stack), stack.jitter or 0)
             job.do(self.submit, stack.name, "schedule").tag(stack.name)
         # At least hourly, whatever the scan schedules: updates made outside driftwarden.
         self.scheduler.every(1).hours.do(self._ingest_all).tag("history")
         for target in self.config.targets:
-            if target.digest is None:
-                continue
-            if target.digest.daily_at is not None:
-                job = self.scheduler.every().day.at(f"{target.digest.daily_at:%H:%M}", "UTC")
-            else:
-                job = self.scheduler.every(target.digest.interval_seconds or 86400).seconds
-            job.do(self._queue_digest, target.name).tag("digest")
+            if target.digest is not None:
+                self._job(target.digest).do(self._queue_digest, target.name).tag("digest")
 
     def _queue_digest(self, name: str) -> None:
         """A store read and one insert: cheap enough for the loop; the sender delivers it."""

@@ -14,7 +14,15 @@ from driftwarden.drift import extract_changes
 from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, FindingTransition, ResourceChange
-from driftwarden.rules import Assessment, Severity, assess, assess_change, at_least, highest
+from driftwarden.rules import (
+    Assessment,
+    Severity,
+    assess,
+    assess_change,
+    at_least,
+    highest,
+    severity_rank,
+)
 from driftwarden.service.attribution import attribute
 from driftwarden.service.history import ingest_history
 from driftwarden.service.locks import stack_lock
@@ -179,9 +187,7 @@ def _run_locked(
     changes = extract_changes(run.events, stack.sensitive_paths)
     result.ratings = {change.urn: assess_change(rules, change) for change in changes}
     # The most dangerous first; the engine's own order varies from run to run anyway.
-    result.changes = sorted(
-        changes, key=lambda c: (-(rank.rank if (rank := result.severity_of(c)) else -1), c.urn)
-    )
+    result.changes = sorted(changes, key=lambda c: (-severity_rank(result.severity_of(c)), c.urn))
     result.status = CheckStatus.for_changes(check, bool(result.changes))
     result.cli_version = run.cli_version
     try:
