@@ -331,11 +331,20 @@ def test_timeout_stops_the_whole_engine_and_frees_the_stack(fleet: Fleet) -> Non
     slow = fleet.add("slow", checks=("code",), schedule="every 1h", timeout="5s")
     main = slow.workdir / "__main__.py"
     original = main.read_text()
-    main.write_text("import time\ntime.sleep(120)\n" + original)
+    # The program hangs, and first starts a helper in a session of its own (as pulumi
+    # does with every plugin): a timeout must stop it too, not only the worker's group.
+    main.write_text(
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],"
+        " start_new_session=True)\n"
+        "time.sleep(120)\n" + original
+    )
     fleet.write_config()
     daemon = Daemon(fleet)  # never scanned: due at once
     try:
-        wait_for(lambda: processes_in(slow.workdir), 60, "the engine working on the stack")
+        wait_for(
+            lambda: len(processes_in(slow.workdir)) >= 2, 60, "the program and its helper"
+        )
         timed_out = wait_for(
             lambda: by_stack(operations(fleet), "slow", status="timed_out"), 90, "a timeout"
         )[0]

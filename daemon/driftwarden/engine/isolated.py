@@ -1,8 +1,11 @@
-"""Run an engine check in its own process group, so that a timeout or a shutdown can
-stop the whole tree (driftwarden's worker, the pulumi CLI, the language host, the
+"""Run an engine check in a worker process of its own, so that a timeout or a shutdown
+can stop the whole tree (driftwarden's worker, the pulumi CLI, the language host, the
 program and its providers): interrupt first, so Pulumi can cancel cleanly, then kill.
 
-The Automation API offers no handle on the processes it starts; a process group does.
+The Automation API offers no handle on the processes it starts. The worker leads a
+process group, which delivers the interrupt to the pulumi CLI; but pulumi starts every
+plugin in a process group of its own, so the kill finds the tree by an environment
+variable that the worker sets and every process it starts inherits.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -29,19 +33,26 @@ from driftwarden.engine.runner import (
     Progress,
     project_name,
 )
-from driftwarden.processes import pid_alive
+from driftwarden.processes import pid_alive, processes_marked
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
 INTERRUPT_GRACE_SECONDS = 10.0
 _POLL_SECONDS = 0.2
+# Set in the worker's environment to a token per run; inherited by the whole tree.
+ENGINE_RUN_VARIABLE = "DRIFTWARDEN_ENGINE_RUN"
 
 
 def _worker(
-    conn: Connection, pulumi_bin: Path | None, target: EngineTarget, action: Action
+    conn: Connection,
+    pulumi_bin: Path | None,
+    target: EngineTarget,
+    action: Action,
+    run_token: str,
 ) -> None:
-    os.setsid()  # our own process group: everything the engine starts joins it
+    os.setsid()  # our own process group: the pulumi CLI joins it and gets the interrupt
+    os.environ[ENGINE_RUN_VARIABLE] = run_token
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    threading.Thread(target=_die_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_die_with_parent, args=(os.getppid(), run_token), daemon=True).start()
     try:
         engine = Engine(pulumi_bin)
         run = engine.run(target, action, lambda message: conn.send(("progress", message)))
@@ -58,10 +69,14 @@ def _worker(
         conn.close()
 
 
-def _die_with_parent(parent: int) -> None:
-    """If the daemon is killed (SIGKILL), take the whole engine group down with it."""
+def _die_with_parent(parent: int, run_token: str) -> None:
+    """If the daemon is killed (SIGKILL), take the whole engine tree down with it."""
     while os.getppid() == parent:
         time.sleep(1.0)
+    for pid in processes_marked(ENGINE_RUN_VARIABLE, run_token):
+        if pid != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
     os.killpg(0, signal.SIGKILL)
 
 
@@ -83,8 +98,11 @@ class IsolatedEngine:
         cancel: threading.Event | None = None,
     ) -> CheckRun:
         parent, child = self._context.Pipe(duplex=False)
+        run_token = secrets.token_hex(8)
         process = self._context.Process(
-            target=_worker, args=(child, self.pulumi_bin, target, action), daemon=False
+            target=_worker,
+            args=(child, self.pulumi_bin, target, action, run_token),
+            daemon=False,
         )
         process.start()
         child.close()
@@ -108,12 +126,12 @@ class IsolatedEngine:
                 if not process.is_alive() and not parent.poll():
                     break
                 if cancel is not None and cancel.is_set():
-                    self._stop(process, target)
+                    self._stop(process, target, run_token)
                     raise EngineError(
                         EngineErrorKind.CANCELLED, "stopped: driftwarden is shutting down"
                     )
                 if time.monotonic() > deadline:
-                    self._stop(process, target)
+                    self._stop(process, target, run_token)
                     raise EngineError(
                         EngineErrorKind.TIMED_OUT,
                         f"the check ran longer than its timeout ({timeout:.0f}s) and was stopped",
@@ -127,10 +145,13 @@ class IsolatedEngine:
             parent.close()
             process.join(timeout=10)  # a finished worker exits on its own
             if process.is_alive():
-                self._stop(process, target)
+                self._stop(process, target, run_token)
 
-    def _stop(self, process: multiprocessing.process.BaseProcess, target: EngineTarget) -> None:
-        """SIGINT to the whole group, a grace period, then SIGKILL; then our stale locks."""
+    def _stop(
+        self, process: multiprocessing.process.BaseProcess, target: EngineTarget, run_token: str
+    ) -> None:
+        """SIGINT to the worker's group, a grace period, then SIGKILL to the whole tree;
+        then our stale locks."""
         pid = process.pid
         if pid is None:
             return
@@ -138,11 +159,15 @@ class IsolatedEngine:
         process.join(INTERRUPT_GRACE_SECONDS)
         _signal_group(pid, signal.SIGKILL)
         process.join(5)
-        # Children of the group outlive the worker for a moment: wait for the group to empty.
-        for _ in range(50):
-            if not _group_alive(pid):
+        # Plugins live in groups of their own, and the tree outlives the worker for a
+        # moment: kill what carries the run's token until nothing does.
+        for _ in range(100):
+            left = processes_marked(ENGINE_RUN_VARIABLE, run_token)
+            if not left:
                 break
-            _signal_group(pid, signal.SIGKILL)
+            for straggler in left:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(straggler, signal.SIGKILL)
             time.sleep(0.1)
         remove_stale_locks(target)
 
@@ -150,16 +175,6 @@ class IsolatedEngine:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale_locks(target: EngineTarget) -> list[Path]:
