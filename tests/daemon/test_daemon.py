@@ -342,9 +342,7 @@ def test_timeout_stops_the_whole_engine_and_frees_the_stack(fleet: Fleet) -> Non
     fleet.write_config()
     daemon = Daemon(fleet)  # never scanned: due at once
     try:
-        wait_for(
-            lambda: len(processes_in(slow.workdir)) >= 2, 60, "the program and its helper"
-        )
+        wait_for(lambda: len(processes_in(slow.workdir)) >= 2, 60, "the program and its helper")
         timed_out = wait_for(
             lambda: by_stack(operations(fleet), "slow", status="timed_out"), 90, "a timeout"
         )[0]
