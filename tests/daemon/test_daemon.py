@@ -183,6 +183,18 @@ def scan_request(fleet: Fleet, request_id: str) -> tuple[datetime, datetime, str
     return datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1]), row[2]
 
 
+def processes_in(directory: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "cwd") == str(directory):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def by_stack(ops: list[dict[str, Any]], stack: str, **match: str) -> list[dict[str, Any]]:
     return [op for op in ops if op["stack"] == stack and all(op[k] == v for k, v in match.items())]
 
@@ -261,15 +273,19 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
         assert daemon.process.poll() is None
         fleet.config_path.write_text(good)
 
-        # SIGTERM during a scan: that operation ends `cancelled`, the daemon exits 0.
-        trigger(fleet, "bravo", "charlie")
+        # SIGTERM during a scan: that operation ends `cancelled`, the daemon exits 0. The
+        # program hangs, so the scan is surely still running when the signal lands.
+        (broken.workdir / "__main__.py").write_text("import time\ntime.sleep(300)\n")
+        trigger(fleet, "broken")
         running = wait_for(lambda: running_ops(fleet), 30, "a scan")
+        wait_for(lambda: processes_in(broken.workdir), 60, "the program running")
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
         statuses = {op["id"]: op["status"] for op in operations(fleet)}
         assert "cancelled" in {statuses[op["id"]] for op in running}
         assert "running" not in statuses.values()
         assert engine_processes(daemon.process.pid) == []
+        assert processes_in(broken.workdir) == [], "the hanging program was left behind"
         lines = [line for line in daemon.lines() if line.get("message") == "operation finished"]
         assert {"stack", "check", "status", "duration_s", "resources"} <= set(lines[0])
     finally:
@@ -278,11 +294,14 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
     # SIGKILL, then a restart: the killed run becomes `interrupted`, scanning carries on.
     daemon = Daemon(fleet)
     try:
-        trigger(fleet, "alpha")
+        trigger(fleet, "broken")  # still hanging: the scan is running when the kill lands
         victim = wait_for(lambda: running_ops(fleet), 60, "a scan")[0]
+        wait_for(lambda: processes_in(broken.workdir), 60, "the program running")
         daemon.process.kill()
         daemon.process.wait(timeout=30)
-        time.sleep(2)  # the orphaned engine group notices and stops itself
+        # The orphaned engine notices its daemon is gone and stops, program included.
+        wait_for(lambda: not processes_in(broken.workdir), 30, "the orphaned engine to stop")
+        (broken.workdir / "__main__.py").write_text('raise RuntimeError("inventory down")\n')
         restarted = Daemon(fleet)
         try:
             wait_for(
@@ -313,18 +332,6 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
         capture_output=True, text=True, env=env(), check=False, timeout=60,
     )  # fmt: skip
     assert json.loads(verify.stdout)["ok"] is True
-
-
-def processes_in(directory: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.readlink(entry / "cwd") == str(directory):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def test_timeout_stops_the_whole_engine_and_frees_the_stack(fleet: Fleet) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from datetime import timedelta
+from multiprocessing.synchronize import Barrier as BarrierType
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -73,7 +74,15 @@ CLAIMERS = 4
 CLAIMED_ROWS = 150
 
 
-def _claimer(url: str, key: bytes, claimer: int, start: float, ids: list[str], out: str) -> None:
+def _claimer(
+    url: str,
+    key: bytes,
+    claimer: int,
+    start: float,
+    ids: list[str],
+    out: str,
+    all_done: BarrierType,
+) -> None:
     store = open_store(url, key, migrate=False)
     won: list[str] = []
     try:
@@ -91,6 +100,9 @@ def _claimer(url: str, key: bytes, claimer: int, start: float, ids: list[str], o
     finally:
         store.close()
     Path(out).write_text("\n".join(won))
+    # Stay alive until every claimer is done: a claim whose claimant died is free to
+    # take over (on purpose), and on a loaded machine one claimer may finish first.
+    all_done.wait(timeout=120)
 
 
 def test_concurrent_senders_and_daemons_claim_each_row_once(
@@ -109,8 +121,11 @@ def test_concurrent_senders_and_daemons_claim_each_row_once(
     context = multiprocessing.get_context("spawn")
     start = time.time() + 1.5
     outs = [tmp_path / f"claimer-{n}.txt" for n in range(CLAIMERS)]
+    all_done = context.Barrier(CLAIMERS)
     claimers = [
-        context.Process(target=_claimer, args=(store_url, audit_key, n, start, ids, str(out)))
+        context.Process(
+            target=_claimer, args=(store_url, audit_key, n, start, ids, str(out), all_done)
+        )
         for n, out in enumerate(outs)
     ]
     for process in claimers:
