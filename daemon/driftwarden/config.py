@@ -28,7 +28,7 @@ from pydantic import (
 
 from driftwarden.errors import ConfigError
 from driftwarden.model import Check
-from driftwarden.rules import BUILTIN_RULES, Rule, Severity
+from driftwarden.rules import BUILTIN_RULES, Rule, Severity, at_least
 from driftwarden.schedule import Schedule, format_duration, parse_duration
 
 ENV_CONFIG = "DRIFTWARDEN_CONFIG"
@@ -109,6 +109,10 @@ class TargetConfig(_Model):
     # A recap of everything still open on this target's stacks, e.g. "daily at 09:00"
     # (sent by the daemon; none when nothing is open). None: no digest.
     digest: ScheduleField | None = None
+
+    def accepts(self, severity: str | None) -> bool:
+        """Whether a finding of `severity` (None: unrated) passes `min_severity`."""
+        return self.min_severity is None or at_least(severity, self.min_severity)
 
     @field_validator("url_file", "config_file")
     @classmethod

@@ -1,8 +1,11 @@
-"""Facts about local processes that both the engine and the store need."""
+"""Local processes: whether one lives (the engine's lock clean-up, the store's recovery)
+and which carry a marker (stopping an engine tree)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 
 
 def pid_alive(pid: int) -> bool:
@@ -36,3 +39,12 @@ def processes_marked(name: str, value: str) -> list[int]:
         if needle in variables:
             found.append(int(entry.name))
     return found
+
+
+def kill_marked(name: str, value: str) -> list[int]:
+    """SIGKILL every live process marked `name=value` except the caller; their pids."""
+    marked = [pid for pid in processes_marked(name, value) if pid != os.getpid()]
+    for pid in marked:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return marked

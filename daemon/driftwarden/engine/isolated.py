@@ -33,7 +33,7 @@ from driftwarden.engine.runner import (
     Progress,
     project_name,
 )
-from driftwarden.processes import pid_alive, processes_marked
+from driftwarden.processes import kill_marked, pid_alive
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
 INTERRUPT_GRACE_SECONDS = 10.0
@@ -73,10 +73,7 @@ def _die_with_parent(parent: int, run_token: str) -> None:
     """If the daemon is killed (SIGKILL), take the whole engine tree down with it."""
     while os.getppid() == parent:
         time.sleep(1.0)
-    for pid in processes_marked(ENGINE_RUN_VARIABLE, run_token):
-        if pid != os.getpid():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+    kill_marked(ENGINE_RUN_VARIABLE, run_token)
     os.killpg(0, signal.SIGKILL)
 
 
@@ -162,12 +159,8 @@ class IsolatedEngine:
         # Plugins live in groups of their own, and the tree outlives the worker for a
         # moment: kill what carries the run's token until nothing does.
         for _ in range(100):
-            left = processes_marked(ENGINE_RUN_VARIABLE, run_token)
-            if not left:
+            if not kill_marked(ENGINE_RUN_VARIABLE, run_token):
                 break
-            for straggler in left:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(straggler, signal.SIGKILL)
             time.sleep(0.1)
         remove_stale_locks(target)
 

@@ -15,7 +15,6 @@ from sqlmodel import Session
 
 from driftwarden.config import Config, TargetConfig
 from driftwarden.notify import DigestStack, Message, render_digest
-from driftwarden.rules import at_least
 from driftwarden.store.db import Store
 from driftwarden.store.findings import transition_of
 from driftwarden.store.models import utcnow
@@ -40,10 +39,7 @@ def digest_stacks(session: Session, config: Config, target: TargetConfig) -> lis
     for stack in config.stacks:
         if target.name not in {t.name for t in config.targets_of(stack)}:
             continue
-        findings = [
-            finding for finding in open_findings(session, stack.name)
-            if target.min_severity is None or at_least(finding.severity, target.min_severity)
-        ]  # fmt: skip
+        findings = [f for f in open_findings(session, stack.name) if target.accepts(f.severity)]
         if findings:
             result.append(
                 DigestStack(

@@ -30,7 +30,6 @@ from driftwarden.notify import (
     render_check_recovered,
     render_findings,
 )
-from driftwarden.rules import at_least
 from driftwarden.service.logs import logger
 from driftwarden.store.db import Store
 from driftwarden.store.models import Notification
@@ -100,7 +99,7 @@ def queue_for_check(
             wanted = [
                 t for t in transitions
                 if EVENT_OF_TRANSITION[t.kind] in target.events
-                and (target.min_severity is None or at_least(t.severity, target.min_severity))
+                and target.accepts(t.severity)
             ]  # fmt: skip
             message = render_findings(stack.name, wanted)
             if message is not None:
