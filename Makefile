@@ -1,5 +1,8 @@
 # The two commands (see README): `make demo` runs the main job, `make test` the suite.
-.PHONY: setup demo test lint unit record-events
+.PHONY: setup demo test lint unit record-events record-kubernetes-events
+
+# The Python scripts (no .py suffix) that lint checks like the package.
+SCRIPTS = scripts/record-engine-events scripts/record-kubernetes-events scripts/kube-cluster
 
 setup:
 	scripts/setup
@@ -8,8 +11,8 @@ demo:
 	scripts/demo
 
 lint: setup
-	.venv/bin/ruff check daemon tests scripts/record-engine-events bench stacks
-	.venv/bin/ruff format --check daemon tests scripts/record-engine-events bench stacks
+	.venv/bin/ruff check daemon tests $(SCRIPTS) bench stacks
+	.venv/bin/ruff format --check daemon tests $(SCRIPTS) bench stacks
 	.venv/bin/mypy
 
 test: lint
@@ -20,3 +23,6 @@ unit: setup
 
 record-events: setup
 	.venv/bin/python scripts/record-engine-events
+
+record-kubernetes-events: setup
+	.venv/bin/python scripts/record-kubernetes-events

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from driftwarden.drift.noise import Ignore, builtin_noise
 from driftwarden.errors import ConfigError
 from driftwarden.model import Check
 from driftwarden.rules import BUILTIN_RULES, Rule, Severity, at_least
@@ -163,12 +164,14 @@ class RuleConfig(_Model):
     type: str = "*"
     path: str = "*"
     change: str = "*"
+    kind: str = "*"
     equals: Any = None
     contains: str | None = None
     matches: str | None = None
     changed_from: Any = None
     changed_to: Any = None
     empty: bool | None = None
+    resource_contains: str | None = None
 
     @field_validator("matches")
     @classmethod
@@ -182,6 +185,45 @@ class RuleConfig(_Model):
 
     def rule(self) -> Rule:
         return Rule(**{**self.model_dump(), "severity": Severity(self.severity)})
+
+
+class IgnoreConfig(_Model):
+    """One `[[ignore]]` entry: differences that are not drift (see driftwarden.drift.noise)."""
+
+    path: str = Field(min_length=1)  # a property path glob; also covers what lies below
+    type: str = "*"  # a resource type glob
+    reason: str = Field(min_length=1)  # why this is not drift: shown by `config check`
+
+    def ignore(self) -> Ignore:
+        return Ignore(path=self.path, type=self.type, reason=self.reason)
+
+
+class PluginConfig(_Model):
+    """One `[[plugins]]` entry: a provider plugin installed from a local file, never
+    downloaded (air-gapped sites)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")
+    version: str = Field(pattern=r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
+    path: Path
+    kind: Literal["resource", "converter", "analyzer", "language", "tool"] = "resource"
+
+    @field_validator("path")
+    @classmethod
+    def _binary_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        path = _resolve(value, info)
+        assert path is not None
+        if not path.is_file():
+            raise ValueError(
+                f"plugin binary {str(value)!r} does not exist ({path}): use the path of the "
+                "plugin's executable (e.g. the one scripts/ensure-kubernetes prints)"
+            )
+        if not os.access(path, os.X_OK):
+            raise ValueError(f"plugin binary {path} is not executable: chmod +x it")
+        return path
+
+    @property
+    def bare_version(self) -> str:
+        return self.version.removeprefix("v")
 
 
 class StackConfig(_Model):
@@ -242,6 +284,8 @@ class Config(_Model):
     targets: tuple[TargetConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
     builtin_rules: bool = True  # the classic dangerous drifts (driftwarden.rules)
+    ignore: tuple[IgnoreConfig, ...] = ()
+    plugins: tuple[PluginConfig, ...] = ()
     stacks: tuple[StackConfig, ...] = ()
     source: Path | None = Field(default=None, exclude=True)
     digest: str = Field(default="", exclude=True)  # SHA-256 of the file as loaded
@@ -264,6 +308,10 @@ class Config(_Model):
         for name in self.notifications.default_targets:
             if name not in names:
                 raise _UnknownTargetError(None, name, names)
+        plugins = [(plugin.kind, plugin.name, plugin.bare_version) for plugin in self.plugins]
+        for index, plugin in enumerate(plugins):
+            if plugins.index(plugin) != index:
+                raise _DuplicateNameError(index, plugin[1], plugins.index(plugin), "plugins")
         return self
 
     def stack(self, name: str) -> StackConfig:
@@ -285,6 +333,10 @@ class Config(_Model):
         own = [rule.rule() for rule in self.rules]
         return own + list(BUILTIN_RULES) if self.builtin_rules else own
 
+    def noise_rules(self) -> list[Ignore]:
+        """The built-in per-provider noise profiles, then the user's `[[ignore]]` rules."""
+        return builtin_noise() + [entry.ignore() for entry in self.ignore]
+
     def remediation_of(self, stack: StackConfig) -> RemediationPolicy:
         return self.remediation.model_copy(update=RemediationPolicy.model_validate(
             stack.remediation).model_dump(include=set(stack.remediation)))  # fmt: skip
@@ -299,7 +351,7 @@ class Config(_Model):
 
 class _DuplicateNameError(ValueError):
     def __init__(self, index: int, name: str, first: int, table: str = "stacks") -> None:
-        kind = "stack" if table == "stacks" else "target"
+        kind = {"stacks": "stack", "targets": "target", "plugins": "plugin"}[table]
         super().__init__(
             f"duplicate {kind} name {name!r} (also {table}[{first}]): use a unique name"
         )
@@ -392,6 +444,8 @@ def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
             "daemon": DaemonSettings,
             "remediation": RemediationPolicy,
             "rules": RuleConfig,
+            "ignore": IgnoreConfig,
+            "plugins": PluginConfig,
         }
         model = tables.get(str(parent[0]), Config) if parent else Config
         valid = ", ".join(name for name, f in model.model_fields.items() if not f.exclude)

@@ -35,6 +35,9 @@ class PropertyChange:
     expected: Any  # what the state says (None when absent)
     actual: Any  # the live value (drift) or the planned one (code)
     secret: bool = False  # True => expected and actual are REDACTED
+    # "diff": the provider's diff reported it; "outputs": found by comparing the state's
+    # outputs with the refreshed ones where the provider's diff was silent.
+    source: str = "diff"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class PropertyChange:
             "expected": self.expected,
             "actual": self.actual,
             "secret": self.secret,
+            "source": self.source,
         }
 
 
@@ -52,6 +56,10 @@ class ResourceChange:
     type: str
     change: str  # update | delete | create | replace
     properties: tuple[PropertyChange, ...] = field(default_factory=tuple)
+    # The live object as the refresh read it (secrets still blinded), for risk rules that
+    # look at the whole resource (a subject added to a binding of cluster-admin). Never
+    # stored or printed.
+    live: Any = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -85,6 +93,7 @@ class FindingTransition:
     expected: Any
     actual: Any
     secret: bool
+    source: str = "diff"  # the provider's diff, or the refreshed outputs
     previous: dict[str, Any] | None = None  # for "changed": the values before
     severity: str | None = None  # of the highest matching risk rule
     rule: str | None = None
@@ -102,6 +111,7 @@ class FindingTransition:
             "expected": self.expected,
             "actual": self.actual,
             "secret": self.secret,
+            "source": self.source,
             "severity": self.severity,
             "rule": self.rule,
             "attribution": self.attribution,

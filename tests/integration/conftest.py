@@ -156,16 +156,21 @@ class Fleet:
         self.pulumi(stack, "up", "--yes", "--skip-preview")
         return stack
 
-    def scan(self, *args: str) -> Scan:
+    def cli(self, *args: str) -> Scan:
+        """`driftwarden --config <this fleet's> ARGS…` as a user runs it (its console script)."""
         result = subprocess.run(
-            [str(DRIFTWARDEN), "--config", str(self.config_path), "scan", *args],
+            [str(DRIFTWARDEN), "--config", str(self.config_path), *args],
             env={k: v for k, v in os.environ.items() if k != ENV_STATE_DIR},
             capture_output=True,
             text=True,
             timeout=600,
             check=False,
+            stdin=subprocess.DEVNULL,
         )
         return Scan(result.returncode, result.stdout, result.stderr)
+
+    def scan(self, *args: str) -> Scan:
+        return self.cli("scan", *args)
 
     def state_file(self, stack: DemoStack) -> Path:
         path = (

@@ -50,6 +50,7 @@ def test_content_edited_out_of_band_is_drift_with_exact_values(
             "expected": "hello\n",
             "actual": "HACKED\n",
             "secret": False,
+            "source": "diff",
             "severity": None,
             "rule": None,
         }
@@ -87,6 +88,7 @@ def test_mode_change_is_its_own_property_difference(fleet: Fleet, demo: DemoStac
             "expected": "0640",
             "actual": "0666",
             "secret": False,
+            "source": "diff",
             "severity": "high",
             "rule": "file made world-writable",
         }
@@ -125,6 +127,7 @@ def test_changed_secret_is_flagged_and_never_printed(fleet: Fleet, demo: DemoSta
                     "expected": "[secret]",
                     "actual": "[secret]",
                     "secret": True,
+                    "source": "diff",
                     "severity": None,
                     "rule": None,
                 }

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from driftwarden.cli import app
+from driftwarden.cli.config_check import describe
 from driftwarden.config import NOTIFY_EVENTS, load_config
 from driftwarden.errors import ConfigError
 from driftwarden.model import Check
@@ -43,6 +44,23 @@ min_severity = "high"
 digest = "daily at 09:00"
 """
 DIGEST_LINE = VALID.splitlines().index('digest = "daily at 09:00"') + 1
+PLUGIN = REPO / "scripts" / "kube-cluster"  # any executable file stands in for a binary here
+WITH_EXTRAS = (
+    VALID
+    + f"""
+[[plugins]]
+name = "kubernetes"
+version = "4.25.0"
+path = "{PLUGIN}"
+
+[[ignore]]
+type = "kubernetes:apps/v1:Deployment"
+path = "spec.replicas"
+reason = "the autoscaler owns replicas"
+"""
+)
+PLUGIN_PATH_LINE = len(VALID.splitlines()) + 5
+IGNORE_LINE = len(VALID.splitlines()) + 7
 
 # (name, config text, the line the error must name, words the message must contain)
 BROKEN = [
@@ -78,6 +96,36 @@ BROKEN = [
         VALID.replace('"daily at 09:00"', '"weekly"'),
         DIGEST_LINE,
         ["targets[0].digest", "invalid schedule 'weekly'", "daily at 03:00"],
+    ),
+    (
+        "missing plugin binary",
+        WITH_EXTRAS.replace(str(PLUGIN), "/nonexistent/pulumi-resource-kubernetes"),
+        PLUGIN_PATH_LINE,
+        ["plugins[0].path", "does not exist", "scripts/ensure-kubernetes"],
+    ),
+    (
+        "plugin binary not executable",
+        WITH_EXTRAS.replace(str(PLUGIN), str(REPO / "README.md")),
+        PLUGIN_PATH_LINE,
+        ["plugins[0].path", "not executable", "chmod +x"],
+    ),
+    (
+        "bad plugin version",
+        WITH_EXTRAS.replace('version = "4.25.0"', 'version = "latest"'),
+        PLUGIN_PATH_LINE - 1,
+        ["plugins[0].version"],
+    ),
+    (
+        "ignore without a reason",
+        WITH_EXTRAS.replace('reason = "the autoscaler owns replicas"\n', ""),
+        IGNORE_LINE,
+        ["ignore[0].reason", "required"],
+    ),
+    (
+        "unknown key in ignore",
+        WITH_EXTRAS.replace('owns replicas"', 'owns replicas"\nwhy = "autoscaling"'),
+        IGNORE_LINE + 4,
+        ["unknown key", "ignore[0].why", "valid keys here: path, type, reason"],
     ),
 ]
 
@@ -165,6 +213,35 @@ def test_config_check_shows_the_plan(tmp_path: Path) -> None:
         }
     ]
     assert plan["backend_url"].startswith("file://")
+
+
+def test_ignore_rules_and_plugins_load_and_show_in_the_plan(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, WITH_EXTRAS))
+    (plugin,) = config.plugins
+    assert (plugin.kind, plugin.name, plugin.bare_version, plugin.path) == (
+        "resource", "kubernetes", "4.25.0", PLUGIN,
+    )  # fmt: skip
+    noise = config.noise_rules()
+    assert noise[-1].matches("kubernetes:apps/v1:Deployment", "spec.replicas")
+    assert not noise[-1].matches("kubernetes:apps/v1:StatefulSet", "spec.replicas")
+    assert any(rule.matches("kubernetes:core/v1:ConfigMap", "metadata.managedFields[0]")
+               for rule in noise)  # fmt: skip
+
+    import json
+
+    plan = describe(config)
+    assert plan["plugins"] == [
+        {"kind": "resource", "name": "kubernetes", "version": "4.25.0", "path": str(PLUGIN)}
+    ]
+    assert plan["ignore"][-1] == {
+        "type": "kubernetes:apps/v1:Deployment", "path": "spec.replicas",
+        "reason": "the autoscaler owns replicas", "builtin": False,
+    }  # fmt: skip
+    builtin = [rule for rule in plan["ignore"] if rule["builtin"]]
+    assert {"type": "kubernetes:*", "path": "status"} in [
+        {"type": rule["type"], "path": rule["path"]} for rule in builtin
+    ]
+    assert json.dumps(plan)
 
 
 def test_missing_config_file_is_a_usage_error(tmp_path: Path) -> None:

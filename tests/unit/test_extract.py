@@ -36,6 +36,7 @@ def test_refresh_drift_reports_each_property_with_state_and_live_values() -> Non
             "expected": "hello\n",
             "actual": "HACKED\n",
             "secret": False,
+            "source": "diff",
         }
     ]
     (mode,) = changes["settings"].properties
@@ -57,6 +58,7 @@ def test_changed_secret_is_named_but_redacted() -> None:
         "expected": REDACTED,
         "actual": REDACTED,
         "secret": True,
+        "source": "diff",
     }
 
 

@@ -10,9 +10,11 @@ from rich.table import Table
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.config import Config, TargetConfig
+from driftwarden.drift.noise import Ignore, builtin_noise
+from driftwarden.engine import Engine
 from driftwarden.engine.errors import redact_url
 from driftwarden.schedule import format_duration
-from driftwarden.service.runtime import store_url
+from driftwarden.service.runtime import install_plugins, store_url
 from driftwarden.statedir import StateDir
 from driftwarden.store.db import redact_db_url
 
@@ -46,6 +48,17 @@ def describe(config: Config) -> dict[str, Any]:
             }
             for stack in config.stacks
         ],
+        "plugins": [
+            {
+                "kind": plugin.kind,
+                "name": plugin.name,
+                "version": plugin.bare_version,
+                "path": str(plugin.path),
+            }
+            for plugin in config.plugins
+        ],
+        "ignore": [_ignore(rule, builtin=True) for rule in builtin_noise()]
+        + [_ignore(entry.ignore(), builtin=False) for entry in config.ignore],
         "targets": [
             {
                 "name": target.name,
@@ -57,6 +70,21 @@ def describe(config: Config) -> dict[str, Any]:
             for target in config.targets
         ],
     }
+
+
+def _ignore(rule: Ignore, *, builtin: bool) -> dict[str, Any]:
+    return {"type": rule.type, "path": rule.path, "reason": rule.reason, "builtin": builtin}
+
+
+def _install_plugins(config: Config, plan: dict[str, Any]) -> None:
+    """Install `[[plugins]]` into the engine's PULUMI_HOME, as `run` and `scan` would."""
+    if not config.plugins:
+        return
+    state = StateDir.for_config(config)
+    state.ensure()
+    installed = install_plugins(config, state, Engine(config.daemon.pulumi_bin))
+    for entry, (_, now) in zip(plan["plugins"], installed, strict=True):
+        entry["status"] = "installed now" if now else "installed"
 
 
 def _sources(target: TargetConfig) -> list[str]:
@@ -76,7 +104,9 @@ def check_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Validate the config and print what would be scanned, how and when."""
-    plan = describe(app_state(ctx).load())
+    config = app_state(ctx).load()
+    plan = describe(config)
+    _install_plugins(config, plan)
     if as_json:
         print_json(plan)
         return
@@ -101,6 +131,24 @@ def check_command(
             escape(", ".join(stack["notify"])) or "-",
         )
     stdout.print(table if plan["stacks"] else "no stacks configured")
+    if plan["plugins"]:
+        plugins = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("plugin", "version", "from", "status"):
+            plugins.add_column(column, overflow="fold")
+        for plugin in plan["plugins"]:
+            plugins.add_row(f"{plugin['kind']} {escape(plugin['name'])}", plugin["version"],
+                            escape(plugin["path"]), plugin["status"])  # fmt: skip
+        stdout.print()
+        stdout.print(plugins)
+    ignores = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("not drift: type", "path", "why"):
+        ignores.add_column(column, overflow="fold")
+    for rule in plan["ignore"]:
+        where = "built in" if rule["builtin"] else "[[ignore]]"
+        ignores.add_row(escape(rule["type"]), escape(rule["path"]),
+                        escape(f"{rule['reason']} ({where})"))  # fmt: skip
+    stdout.print()
+    stdout.print(ignores)
     if not plan["targets"]:
         return
     targets = Table(box=None, pad_edge=False, header_style="bold")

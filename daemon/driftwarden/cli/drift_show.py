@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.cli._format import iso, resource_name, short_value, table
+from driftwarden.cli._format import iso, property_label, resource_name, short_value, table
 from driftwarden.model import describe_attribution
 from driftwarden.rules import severity_rank
 from driftwarden.service.runtime import Runtime
@@ -29,6 +29,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "expected": finding.expected,
         "actual": finding.actual,
         "secret": finding.secret,
+        "source": finding.source,
         "severity": finding.severity,
         "rule": finding.rule,
         "needs_approval": finding.approval_requested_at is not None,
@@ -79,7 +80,7 @@ def show_command(
                     f["severity"] or "",
                     f["check"],
                     f"{resource_name(f['urn'])} ({f['change']})",
-                    f"{f['path']} ({f['kind']})" if f["path"] else "",
+                    property_label(f["path"], f["kind"], f["source"]),
                     f"{short_value(f['expected'], f['secret'])} → "
                     f"{short_value(f['actual'], f['secret'])}"
                     if f["path"]

@@ -30,6 +30,7 @@ def describe(result: Remediation) -> dict[str, object]:
         "plan_operation_id": result.plan_operation_id,
         "apply_operation_id": result.apply_operation_id,
         "verification": result.verification.to_dict() if result.verification else None,
+        "remaining": result.remaining,
         "error": result.error,
     }  # fmt: skip
 
@@ -49,6 +50,9 @@ def show_plan(result: Remediation) -> None:
         stdout.print("[green]guardrails: allowed[/]")
     for reason in result.verdict.reasons:
         stdout.print(f"[red]guardrail refuses:[/] {escape(reason)}")
+    if result.remaining:
+        what = "still differs" if result.apply_operation_id else "the plan does not undo"
+        stdout.print(f"[red]{what}:[/] " + escape(", ".join(result.remaining)))
 
 
 @handle_errors
@@ -64,7 +68,7 @@ def remediate_command(
     config = app_state(ctx).load()
     stack = config.stack(name)
     runtime = Runtime.open(config)
-    _ = runtime.engine
+    runtime.install_plugins()  # fails fast without an engine
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not dry_run and not yes:
         if not interactive:
@@ -77,8 +81,8 @@ def remediate_command(
                             approved=False, dry_run=True)  # fmt: skip
         show_plan(preview)
         if not preview.plan:
-            stdout.print("nothing to remediate")
-            return
+            stdout.print(f"status: {preview.status}")
+            raise typer.Exit(0 if preview.status == "nothing_to_do" else 1)
         if not preview.verdict.allowed:
             raise typer.Exit(1)
         if not typer.confirm(f"apply this {mode.value} to {name}?", default=False):

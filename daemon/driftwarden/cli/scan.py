@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
+from driftwarden.cli._format import property_label
 from driftwarden.config import StackConfig
 from driftwarden.errors import UsageError
 from driftwarden.model import Check, CheckStatus, describe_attribution
@@ -74,7 +75,7 @@ def scan_command(
         else (list(Check) if check is CheckChoice.BOTH else [Check(check.value)])
     )
     runtime = Runtime.open(config)
-    _ = runtime.engine  # fail fast, before recording anything, when there is no engine
+    runtime.install_plugins()  # fails fast, before recording anything, without an engine
 
     if stdout.is_terminal and not as_json:
         with stderr.status("starting the Pulumi engine…") as status:
@@ -134,7 +135,7 @@ def render(results: Sequence[CheckResult]) -> None:
                     if prop.secret
                     else f"{_value(prop.expected)} → {_value(prop.actual)}"
                 )
-                where = escape(f"{prop.path} ({prop.kind})")
+                where = escape(property_label(prop.path, prop.kind, prop.source))
                 table.add_row(*head, _severity(ratings.get(prop.path)), resource, where,
                               escape(detail), cause)  # fmt: skip
                 head, resource, cause = ["", "", ""], "", ""

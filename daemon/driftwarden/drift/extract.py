@@ -9,11 +9,19 @@ they are computed from the old and new inputs, and from the outputs as a last re
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from driftwarden.drift.propertypath import Segment, format_path, is_missing, parse_path, resolve
+from driftwarden.drift.propertypath import (
+    Segment,
+    covers,
+    format_path,
+    is_missing,
+    overlaps,
+    parse_path,
+    resolve,
+)
 from driftwarden.model import REDACTED, PropertyChange, ResourceChange
 
 # Pulumi's secret signature: secrets arrive blinded as {SIG: SECRET, "ciphertext": …}.
@@ -30,10 +38,15 @@ CHANGE_OF_OP = {
     "create-replacement": "replace",
     "delete-replaced": "replace",
 }
+# Refresh results (on the resOutputsEvent) whose outputs are compared with the state's.
+_REFRESHED_OPS = ("same", "update")
 # The steps of one replacement: the `replace` step carries old, new and the keys.
 _OP_PRIORITY = {"replace": 3, "create-replacement": 2, "delete-replaced": 1}
-# Keys the SDKs add to inputs for their own bookkeeping (the dynamic provider's pickle).
-_INTERNAL_KEYS = frozenset({"__provider", "__defaults", "__meta"})
+# Keys the SDKs and providers add for their own bookkeeping: the dynamic provider's pickle,
+# and the Kubernetes provider's copy of its inputs, field manager and first API version.
+_INTERNAL_KEYS = frozenset(
+    {"__provider", "__defaults", "__meta", "__inputs", "__fieldManager", "__initialApiVersion"}
+)
 _ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 
@@ -71,23 +84,132 @@ def stack_was_deployed(events: Iterable[Mapping[str, Any]]) -> bool:
 
 
 def extract_changes(
-    events: Iterable[Mapping[str, Any]], sensitive_paths: Sequence[str] = ()
+    events: Iterable[Mapping[str, Any]],
+    sensitive_paths: Sequence[str] = (),
+    *,
+    compare_outputs: bool = False,
 ) -> list[ResourceChange]:
-    """The resources that differ, ordered by URN (the engine's order varies run to run)."""
+    """The resources that differ, ordered by URN (the engine's order varies run to run).
+
+    With `compare_outputs` (refreshes), every refreshed resource's state outputs are also
+    compared with its live outputs, and the differences the provider's diff left out are
+    reported with source `outputs`: the Kubernetes provider, for one, prunes live lists
+    to the program's length before it diffs, so items appended to an RBAC rule or a
+    binding's subjects never reach its diff. Server-managed noise is removed later
+    (`driftwarden.drift.noise`), not here.
+    """
     steps: dict[str, Mapping[str, Any]] = {}
+    refreshed: dict[str, Mapping[str, Any]] = {}
     for event in events:
         metadata = step_metadata(event)
-        if metadata is None or metadata.get("op") not in CHANGE_OF_OP:
+        if metadata is None or _is_implicit(metadata):
             continue
-        if _is_implicit(metadata):
+        op = metadata.get("op")
+        urn = str(metadata.get("urn", ""))
+        if compare_outputs and "resOutputsEvent" in event and op in _REFRESHED_OPS:
+            refreshed[urn] = metadata
+        if op not in CHANGE_OF_OP:
             continue
-        urn = str(metadata["urn"])
         previous = steps.get(urn)
-        if previous is None or _OP_PRIORITY.get(str(metadata["op"]), 0) >= _OP_PRIORITY.get(
+        if previous is None or _OP_PRIORITY.get(str(op), 0) >= _OP_PRIORITY.get(
             str(previous["op"]), 0
         ):
             steps[urn] = metadata
-    return [_resource_change(steps[urn], sensitive_paths) for urn in sorted(steps)]
+    changes = {urn: _resource_change(steps[urn], sensitive_paths) for urn in steps}
+    for urn, metadata in refreshed.items():
+        change = changes.get(urn)
+        if change is not None and change.change != "update":
+            continue
+        covered = [parse_path(prop.path) for prop in change.properties] if change else []
+        extra = _outputs_changes(metadata, sensitive_paths, covered)
+        if not extra:
+            continue
+        if change is None:
+            change = ResourceChange(urn=urn, type=str(metadata.get("type", "")), change="update")
+        changes[urn] = replace(change, properties=(*change.properties, *extra))
+    return [
+        replace(changes[urn], live=_live(refreshed.get(urn) or steps[urn]))
+        for urn in sorted(changes)
+    ]
+
+
+def _live(metadata: Mapping[str, Any]) -> Any:
+    """The resource's refreshed (or planned) outputs, for rules about the whole resource."""
+    outputs = (metadata.get("new") or {}).get("outputs")
+    return _public(outputs) if isinstance(outputs, dict) else None
+
+
+def _outputs_changes(
+    metadata: Mapping[str, Any], sensitive: Sequence[str], covered: Sequence[list[Segment]]
+) -> list[PropertyChange]:
+    """What the live object has that the provider's diff did not report:
+
+    - state outputs vs refreshed outputs: every value that changed since the state was
+      last written (list items, map keys, nested values);
+    - the program's inputs vs refreshed outputs, for lists: items the live object has and
+      the program never asked for. A refresh (`up --refresh`, `pulumi refresh`) copies the
+      live object into the state's outputs, so the first comparison goes blind to what it
+      absorbed; the program's inputs do not change, so an appended RBAC subject stays
+      visible until it is removed or written into the program.
+    """
+    old = metadata.get("old") or {}
+    outputs = old.get("outputs")
+    live = (metadata.get("new") or {}).get("outputs")
+    if not isinstance(outputs, dict) or not isinstance(live, dict):
+        return []
+    seen = list(covered)
+    found = []
+    for path, kind in _diff(_public(outputs), _public(live), []):
+        if not any(overlaps(path, other) for other in seen):
+            seen.append(path)
+            found.append(_property_change(path, kind, outputs, live, sensitive))
+    for path in _unrequested_items(_public(old.get("inputs")), _public(live), []):
+        if not any(overlaps(path, other) for other in seen):
+            seen.append(path)
+            found.append(_property_change(path, "add", {}, live, sensitive))
+    return [replace(change, source="outputs") for change in found]
+
+
+def _unrequested_items(desired: Any, live: Any, prefix: list[Segment]) -> Iterator[list[Segment]]:
+    """Paths of list items in `live` that no item of the same list in `desired` accounts
+    for (an input item accounts for a live one when all it says is there: the server adds
+    defaults). Only where the program set the list: server-side lists are not its."""
+    if isinstance(desired, dict) and isinstance(live, dict):
+        if is_secret(desired) or is_secret(live):
+            return
+        for key in desired:
+            if key in live:
+                yield from _unrequested_items(desired[key], live[key], [*prefix, key])
+    elif isinstance(desired, list) and isinstance(live, list):
+        unused = list(range(len(desired)))
+        for index, item in enumerate(live):
+            # The item at the same position first: lists rarely move.
+            order = sorted(unused, key=lambda candidate: candidate != index)
+            match = next((j for j in order if _accounts_for(desired[j], item)), None)
+            if match is None:
+                yield [*prefix, index]
+            else:
+                unused.remove(match)
+                yield from _unrequested_items(desired[match], item, [*prefix, index])
+
+
+def _accounts_for(desired: Any, live: Any) -> bool:
+    """True when everything `desired` says holds in `live` (which may say more)."""
+    if is_secret(desired) or is_secret(live):
+        return True  # blinded: the provider's diff compares these, not us
+    if isinstance(desired, dict) and isinstance(live, dict):
+        return all(
+            key in live and _accounts_for(value, live[key]) for key, value in desired.items()
+        )
+    if isinstance(desired, list) and isinstance(live, list):
+        unused = list(live)
+        for item in desired:
+            match = next((other for other in unused if _accounts_for(item, other)), None)
+            if match is None:
+                return False
+            unused.remove(match)
+        return True
+    return bool(desired == live)
 
 
 def _is_implicit(metadata: Mapping[str, Any]) -> bool:
@@ -175,7 +297,7 @@ def _property_change(
         or _under_secret(new, segments)
         or contains_secret(expected)
         or contains_secret(actual)
-        or _matches(path, sensitive)
+        or covers(sensitive, path)
     )
     if secret:
         return PropertyChange(path, kind, REDACTED, REDACTED, True)
@@ -201,15 +323,6 @@ def _under_secret(value: Any, segments: list[Segment]) -> bool:
         else:
             return False
     return is_secret(current)
-
-
-def _matches(path: str, patterns: Sequence[str]) -> bool:
-    return any(
-        fnmatch.fnmatchcase(path, pattern)
-        or fnmatch.fnmatchcase(path, f"{pattern}.*")
-        or fnmatch.fnmatchcase(path, f"{pattern}[[]*")
-        for pattern in patterns
-    )
 
 
 def _diff(old: Any, new: Any, prefix: list[Segment]) -> Iterator[tuple[list[Segment], str]]:

@@ -88,3 +88,27 @@ def resolve(value: Any, segments: Sequence[Segment]) -> Any:
 
 def is_missing(value: Any) -> bool:
     return value is _MISSING
+
+
+def glob(pattern: str) -> re.Pattern[str]:
+    """A path or type glob: `*` matches anything (dots and brackets too); the rest is
+    literal, brackets included: `ingress[*].cidrBlocks[*]`, `metadata.labels["app"]`."""
+    return re.compile("^" + re.escape(pattern).replace(r"\*", ".*") + "$")
+
+
+def subtree_glob(pattern: str) -> re.Pattern[str]:
+    """Like `glob`, and also everything under the paths it matches: `metadata.managedFields`
+    covers `metadata.managedFields[0].time`."""
+    body = re.escape(pattern).replace(r"\*", ".*")
+    return re.compile(f"^{body}(?:$|[.\\[])")
+
+
+def covers(patterns: Sequence[str], path: str) -> bool:
+    """True when one of the `subtree_glob` patterns matches `path`."""
+    return any(subtree_glob(pattern).match(path) for pattern in patterns)
+
+
+def overlaps(a: Sequence[Segment], b: Sequence[Segment]) -> bool:
+    """True when one path is the other or lies under it."""
+    shorter = min(len(a), len(b))
+    return list(a[:shorter]) == list(b[:shorter])

@@ -13,6 +13,7 @@ from driftwarden.errors import DriftwardenError
 class EngineErrorKind(StrEnum):
     CLI_MISSING = "cli_missing"
     CLI_VERSION = "cli_version"
+    PLUGIN_MISSING = "plugin_missing"
     NOT_DEPLOYED = "not_deployed"
     PROGRAM_ERROR = "program_error"
     PASSPHRASE = "passphrase"
@@ -43,6 +44,12 @@ _BACKEND = re.compile(
     r"NoSuchBucket|AccessDenied",
     re.IGNORECASE,
 )
+# workspace.MissingError: "no resource plugin 'pulumi-resource-kubernetes' found in the
+# workspace at version v4.25.0 or on your $PATH"
+_MISSING_PLUGIN = re.compile(
+    r"no (\w+) plugin 'pulumi-\w+-([\w.-]+)' found in the workspace(?: at version v([\w.+-]+))?"
+)
+_FIELD_CONFLICT = re.compile(r"Server-Side Apply field conflict|had an apply conflict")
 _LOCKED = re.compile(r"the stack is currently locked|conflict: another update", re.IGNORECASE)
 
 
@@ -55,6 +62,17 @@ def classify_failure(
             EngineErrorKind.PROGRAM_ERROR,
             f"the Pulumi program failed: {reason}",
             hint="fix the program (run `pulumi preview` in the project directory for details)",
+        )
+    if missing := _MISSING_PLUGIN.search(output):
+        kind, name, version = missing.groups()
+        version_text = f" v{version}" if version else ""
+        return EngineError(
+            EngineErrorKind.PLUGIN_MISSING,
+            f"the {kind} plugin {name}{version_text} is not installed and will not be downloaded",
+            hint=f"add a [[plugins]] entry (name = {name!r}, version = {version or '…'!r}, "
+            "path = the plugin's binary), or run `pulumi plugin install "
+            f"{kind} {name} {version or 'VERSION'} --file PATH` with driftwarden's PULUMI_HOME "
+            "(`driftwarden pulumi-env NAME`)",
         )
     if _PASSPHRASE.search(output):
         return EngineError(
@@ -71,11 +89,18 @@ def classify_failure(
     if _BACKEND.search(output):
         return EngineError(
             EngineErrorKind.BACKEND_UNREACHABLE,
-            f"the state backend {redact_url(backend_url)} is unreachable: "
-            f"{last_error_line(output)}",
+            f"the state backend {redact_url(backend_url)} is unreachable: {first_error(output)}",
             hint="check [daemon] backend_url, the network and the credentials",
         )
-    return EngineError(EngineErrorKind.ENGINE_ERROR, f"pulumi failed: {last_error_line(output)}")
+    reason = resource_error(events) or first_error(output)
+    hint = None
+    if _FIELD_CONFLICT.search(reason):
+        hint = (
+            "another field manager (kubectl, a controller) now owns a field the program "
+            "sets: undo that change, or let Pulumi take the field back with "
+            'env = { PULUMI_K8S_ENABLE_PATCH_FORCE = "true" } on the stack'
+        )
+    return EngineError(EngineErrorKind.ENGINE_ERROR, f"pulumi failed: {reason}", hint=hint)
 
 
 def program_error_reason(events: Iterable[Mapping[str, Any]]) -> str | None:
@@ -91,12 +116,69 @@ def program_error_reason(events: Iterable[Mapping[str, Any]]) -> str | None:
     return reason
 
 
-def last_error_line(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.lower().startswith("error:"):
-            return line[6:].strip()
-    return lines[-1] if lines else "no output"
+_ERRORS_OCCURRED = re.compile(r"\s*\d+ errors? occurred:?\s*$")
+# The heading of a resource's diagnostics: "kubernetes:core/v1:ConfigMap (app-config):".
+_DIAGNOSTICS_OF = re.compile(r"^([\w.-]+:[\w./-]*:[\w.-]+) \((.+)\):$")
+_ROOT_STACK = "pulumi:pulumi:Stack"
+
+
+def one_line(message: str) -> str:
+    """An engine error message on one line, cause included: "Preview failed: 1 error
+    occurred:" followed by its list becomes "Preview failed: <item>; <item>"."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if not _ERRORS_OCCURRED.search(lines[0]):
+        return " ".join(lines)
+    head = _ERRORS_OCCURRED.sub("", lines[0]).strip().rstrip(":")
+    items: list[str] = []
+    for line in lines[1:]:
+        if line.startswith("*") or not items:
+            items.append(line.lstrip("*").strip())
+        else:
+            items[-1] += " " + line
+    cause = "; ".join(items) or "no cause given"
+    return f"{head}: {cause}" if head else cause
+
+
+def resource_error(events: Iterable[Mapping[str, Any]]) -> str | None:
+    """The first error the engine reported about a resource (not the stack's summary),
+    with the resource: `web (kubernetes:core/v1:Service): Preview failed: …`."""
+    for event in events:
+        diagnostic = event.get("diagnosticEvent")
+        if not isinstance(diagnostic, Mapping) or diagnostic.get("severity") != "error":
+            continue
+        urn = str(diagnostic.get("urn") or "")
+        parts = urn.rsplit("::", 2)
+        if len(parts) != 3 or parts[1] == _ROOT_STACK:
+            continue
+        return f"{parts[2]} ({parts[1]}): {one_line(str(diagnostic.get('message', '')))}"
+    return None
+
+
+def first_error(output: str) -> str:
+    """The first error in pulumi's printed output, whole, with the resource it is about;
+    a resource's error wins over the stack's summary ("preview failed")."""
+    lines = [line.strip() for line in output.splitlines()]
+    found: list[tuple[str, str]] = []  # (resource type, message)
+    resource, kind = "", ""
+    for index, line in enumerate(lines):
+        if heading := _DIAGNOSTICS_OF.match(line):
+            kind, resource = heading.group(1), f"{heading.group(2)} ({heading.group(1)}): "
+            continue
+        if not line.lower().startswith("error:"):
+            continue
+        body = [line[6:].strip()]
+        if _ERRORS_OCCURRED.search(body[0]):  # the cause is the list that follows
+            for item in lines[index + 1 :]:
+                if not item or _DIAGNOSTICS_OF.match(item):
+                    break
+                body.append(item)
+        found.append((kind, resource + one_line("\n".join(body))))
+    if not found:
+        rest = [line for line in lines if line]
+        return rest[-1] if rest else "no output"
+    return next((text for kind, text in found if kind and kind != _ROOT_STACK), found[0][1])
 
 
 def redact_url(url: str) -> str:

@@ -77,6 +77,7 @@ class Daemon:
         self.notifier = notifier or Notifier.from_environment()
         self.config = load_config(config_path)
         self.runtime = Runtime.open(self.config, actor=DAEMON_ACTOR, isolated=True)
+        self._install_plugins()
         self.scheduler = schedule.Scheduler()
         self.pool = ThreadPoolExecutor(
             max_workers=self.config.daemon.max_parallel, thread_name_prefix="scan"
@@ -193,11 +194,20 @@ class Daemon:
         self.config = config
         self.runtime.config = config
         self.runtime.record_config()
+        self._install_plugins()
         self.scheduler.clear()
         self._schedule_all()
         self._submit_due()
         logger.info("config reloaded", extra={"stacks": len(config.stacks)})
         self.notifier.ready()
+
+    def _install_plugins(self) -> None:
+        try:
+            for plugin, now in self.runtime.install_plugins():
+                if now:
+                    logger.info("plugin installed", extra={"plugin": plugin.label})
+        except DriftwardenError as exc:  # the stacks that need it fail, and say why
+            logger.error("plugin installation failed", extra={"error": str(exc)})
 
     # -- scheduling -----------------------------------------------------------------
 

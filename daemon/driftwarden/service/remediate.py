@@ -9,6 +9,7 @@ nothing is touched. Every step is an operation and an audit event with its actor
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from driftwarden.config import RemediationPolicy, StackConfig
 from driftwarden.drift import extract_changes
 from driftwarden.engine import Action, CheckRun, EngineError, project_name
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, CheckStatus, ResourceChange
+from driftwarden.model import Check, CheckStatus, PropertyChange, ResourceChange
 from driftwarden.notify import Message, render_remediation
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
@@ -71,12 +72,14 @@ def judge(plan: Sequence[ResourceChange], policy: RemediationPolicy) -> Verdict:
 class Remediation:
     stack: str
     mode: str
-    status: str  # nothing_to_do | dry_run | refused | needs_approval | succeeded | failed
+    # nothing_to_do | dry_run | refused | needs_approval | succeeded | incomplete | failed
+    status: str
     plan: list[ResourceChange] = field(default_factory=list)
     verdict: Verdict = Verdict(True)
     plan_operation_id: str | None = None
     apply_operation_id: str | None = None
     verification: CheckResult | None = None
+    remaining: list[str] = field(default_factory=list)  # "resource: path" still drifted
     error: str | None = None
 
     @property
@@ -112,8 +115,9 @@ def remediate(
         "allowed": result.verdict.allowed, "reasons": list(result.verdict.reasons),
     })  # fmt: skip
     if not result.plan:
-        result.status = "nothing_to_do"
-        return result
+        # The engine would change nothing; drift it cannot see may still be there (the
+        # Kubernetes provider's diff misses items appended to lists).
+        return _verify(runtime, stack, result, actor, cancel, acted=False, dry_run=dry_run)
     if dry_run:
         result.status = "dry_run"
         return result
@@ -142,22 +146,67 @@ def remediate(
         _announce(runtime, stack, result, actor, "remediation.failed",
                   f"remediation ({mode}) failed", [error or "?"])  # fmt: skip
         return result
+    return _verify(runtime, stack, result, actor, cancel, acted=True, dry_run=False)
+
+
+def _verify(
+    runtime: Runtime,
+    stack: StackConfig,
+    result: Remediation,
+    actor: str,
+    cancel: threading.Event | None,
+    *,
+    acted: bool,
+    dry_run: bool,
+) -> Remediation:
+    """A drift check (outputs-aware, like every drift check) says whether the stack is in
+    sync now. Drift left over is `incomplete`, never success."""
+    mode = result.mode
     result.verification = run_check(
         runtime, stack, Check.DRIFT, trigger="remediation", actor=actor, cancel=cancel
     )
-    in_sync = result.verification.status is CheckStatus.IN_SYNC
-    result.status = "succeeded" if in_sync else "failed"
-    _audit(runtime, actor, f"remediation.{result.status}", stack.name, apply_op, {
-        "mode": mode, "verification_operation_id": result.verification.operation_id,
-        "in_sync": in_sync,
+    verification = result.verification
+    if verification.status is CheckStatus.FAILED:
+        result.status, result.error = "failed", verification.error
+        if not dry_run:
+            headline = f"remediation ({mode}) could not be verified"
+            _announce(runtime, stack, result, actor, "remediation.failed", headline,
+                      [result.error or "?"])  # fmt: skip
+        return result
+    in_sync = verification.status is CheckStatus.IN_SYNC
+    if not acted and in_sync:
+        result.status = "nothing_to_do"
+        return result
+    result.status = "succeeded" if in_sync else "incomplete"
+    result.remaining = [
+        f"{c.name}: {p.path or c.change}" for c in verification.changes
+        for p in (c.properties or (PropertyChange("", "", None, None),))
+    ]  # fmt: skip
+    if dry_run:
+        return result
+    operation = result.apply_operation_id or result.plan_operation_id
+    _audit(runtime, actor, f"remediation.{result.status}", stack.name, operation, {
+        "mode": mode, "verification_operation_id": verification.operation_id,
+        "in_sync": in_sync, "remaining": result.remaining,
     })  # fmt: skip
-    lines = [f"{c.name}: {c.change}" for c in result.plan]
     if in_sync:
+        lines = [f"{c.name}: {c.change}" for c in result.plan]
         _announce(runtime, stack, result, actor, "remediation.succeeded",
                   f"remediation ({mode}) done; the stack is in sync", lines)  # fmt: skip
-    else:
-        _announce(runtime, stack, result, actor, "remediation.failed",
-                  f"remediation ({mode}) ran but the stack still differs", lines)  # fmt: skip
+        return result
+    headline = (
+        f"remediation ({mode}) ran but {len(result.remaining)} difference(s) remain"
+        if acted
+        else f"remediation ({mode}) cannot undo {len(result.remaining)} difference(s): "
+        "the engine's plan does not cover them"
+    )
+    # Once per distinct leftover: a scan that finds the same leftover again stays quiet.
+    key = (
+        "incomplete-"
+        + hashlib.sha256("\n".join([mode, *sorted(result.remaining)]).encode()).hexdigest()[:16]
+    )
+    _announce(runtime, stack, result, actor, "remediation.failed", headline,
+              result.remaining, key=None if acted else key)  # fmt: skip
     return result
 
 
@@ -268,13 +317,17 @@ def _announce(
     headline: str,
     lines: Sequence[str],
     command: str | None = None,
+    key: str | None = None,
 ) -> None:
+    """Queue a remediation message for the stack's targets, once per `key` (default: the
+    operation) and target."""
     message: Message = render_remediation(stack.name, event, headline, lines, command)
     operation = result.apply_operation_id or result.plan_operation_id or "none"
+    cause = f"{stack.name}:{key}" if key else operation
     with runtime.store.write() as session:
         for target in runtime.config.targets_of(stack):
             if event in target.events:
-                enqueue(session, key=f"{operation}:{target.name}:{event}", target=target.name,
+                enqueue(session, key=f"{cause}:{target.name}:{event}", target=target.name,
                         event=event, title=message.title, markdown=message.markdown,
                         text=message.text, stack=stack.name, operation_id=operation)  # fmt: skip
     logger.info("remediation", extra={"stack": stack.name, "event": event, "actor": actor})

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from driftwarden.config import Config, StackConfig
 from driftwarden.engine import Action, CheckRun, Engine, EngineTarget
 from driftwarden.engine.isolated import IsolatedEngine
+from driftwarden.engine.plugins import Plugin, install_plugin
 from driftwarden.engine.runner import Progress
 from driftwarden.statedir import StateDir
 from driftwarden.store.audit import load_audit_key
@@ -47,6 +48,19 @@ def engine_target(stack: StackConfig, state: StateDir) -> EngineTarget:
         pulumi_home=state.pulumi_home,
         env=stack.env,
     )
+
+
+def install_plugins(config: Config, state: StateDir, engine: Engine) -> list[tuple[Plugin, bool]]:
+    """Install `[[plugins]]` into the engine's PULUMI_HOME, each once; each plugin with
+    whether it was installed just now."""
+    if not config.plugins:
+        return []
+    state.pulumi_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    done = []
+    for entry in config.plugins:
+        plugin = Plugin(entry.kind, entry.name, entry.bare_version, entry.path)
+        done.append((plugin, install_plugin(engine.bin_dir / "pulumi", state.pulumi_home, plugin)))
+    return done
 
 
 def store_url(config: Config, state: StateDir) -> str:
@@ -97,6 +111,11 @@ class Runtime:
                 target, action, progress, timeout=self.config.timeout_of(stack), cancel=cancel
             )
         return self.engine.run(target, action, progress)
+
+    def install_plugins(self) -> list[tuple[Plugin, bool]]:
+        """Install `[[plugins]]` (see `install_plugins`). Locates the engine first: without
+        one, this fails before anything is recorded."""
+        return install_plugins(self.config, self.state, self.engine)
 
     def _record_startup(self) -> None:
         self.record_config()

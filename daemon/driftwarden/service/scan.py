@@ -11,13 +11,13 @@ from typing import Any
 
 from driftwarden.config import Config, StackConfig
 from driftwarden.drift import extract_changes
+from driftwarden.drift.noise import without_noise
 from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, FindingTransition, ResourceChange
 from driftwarden.rules import (
     Assessment,
     Severity,
-    assess,
     assess_change,
     at_least,
     highest,
@@ -94,6 +94,15 @@ class CheckResult:
         if not change.properties and "" in ratings:
             data["rule"] = ratings[""].title
         return data
+
+
+def findings_of_run(
+    config: Config, stack: StackConfig, check: Check, events: Sequence[dict[str, Any]]
+) -> list[ResourceChange]:
+    """What a check found: the engine's differences (for drift, also those only the
+    refreshed outputs show), less noise (built-in profiles and `[[ignore]]`)."""
+    changes = extract_changes(events, stack.sensitive_paths, compare_outputs=check is Check.DRIFT)
+    return without_noise(changes, config.noise_rules())
 
 
 def select_stacks(config: Config, names: Sequence[str]) -> list[StackConfig]:
@@ -183,8 +192,8 @@ def _run_locked(
         result.error, result.error_kind = "stopped before the engine finished", "cancelled"
         _finish(runtime, stack, result, status="cancelled", outcome="error")
         raise
+    changes = findings_of_run(runtime.config, stack, check, run.events)
     rules = runtime.config.risk_rules()
-    changes = extract_changes(run.events, stack.sensitive_paths)
     result.ratings = {change.urn: assess_change(rules, change) for change in changes}
     # The most dangerous first; the engine's own order varies from run to run anyway.
     result.changes = sorted(changes, key=lambda c: (-severity_rank(result.severity_of(c)), c.urn))
@@ -211,7 +220,6 @@ def _finish(
 ) -> None:
     finished = datetime.now(UTC)
     audit = runtime.store.audit
-    rules = runtime.config.risk_rules()
     with runtime.store.write() as session:
         finish_operation(
             session, audit, result.operation_id, status=status, outcome=outcome,
@@ -224,9 +232,7 @@ def _finish(
                 operation_id=result.operation_id, actor=actor or runtime.actor,
                 changes=result.changes, seen_at=finished,
                 attributions=result.attributions,
-                assess=lambda obs: assess(rules, type=obs.type, path=obs.path,
-                                          change=obs.change, expected=obs.expected,
-                                          actual=obs.actual, secret=obs.secret),
+                assess=lambda obs: result.ratings.get(obs.urn, {}).get(obs.path),
             )  # fmt: skip
         # In the same transaction: a notification can be late, never lost.
         queue_for_check(

@@ -33,6 +33,7 @@ class Observation:
     expected: Any
     actual: Any
     secret: bool
+    source: str = "diff"
 
     @property
     def values(self) -> tuple[Any, ...]:
@@ -46,7 +47,7 @@ def observations(changes: Sequence[ResourceChange]) -> Iterator[Observation]:
         for prop in change.properties:
             yield Observation(
                 change.urn, change.type, change.change, prop.path, prop.kind,
-                prop.expected, prop.actual, prop.secret,
+                prop.expected, prop.actual, prop.secret, prop.source,
             )  # fmt: skip
 
 
@@ -90,7 +91,8 @@ def apply_check(
             finding = Finding(
                 id=new_finding_id(), stack=stack, check=check, urn=obs.urn, type=obs.type,
                 change=obs.change, path=obs.path, kind=obs.kind, expected=obs.expected,
-                actual=obs.actual, secret=obs.secret, first_seen=seen_at, last_seen=seen_at,
+                actual=obs.actual, secret=obs.secret, source=obs.source,
+                first_seen=seen_at, last_seen=seen_at,
                 occurrences=1, first_operation_id=operation_id, last_operation_id=operation_id,
                 severity=severity, rule=rule, attribution=(attributions or {}).get(obs.urn),
             )  # fmt: skip
@@ -101,6 +103,7 @@ def apply_check(
         finding.occurrences += 1
         finding.severity, finding.rule = severity, rule
         finding.last_operation_id = operation_id
+        finding.source = obs.source
         before = (finding.change, finding.kind, finding.expected, finding.actual, finding.secret)
         if before != obs.values:
             previous = {"change": finding.change, "kind": finding.kind,
@@ -137,6 +140,7 @@ def transition_of(
         kind=kind, finding_id=finding.id, stack=finding.stack, check=finding.check,
         urn=finding.urn, type=finding.type, change=finding.change, path=finding.path,
         property_kind=finding.kind, expected=finding.expected, actual=finding.actual,
-        secret=finding.secret, previous=previous, severity=finding.severity, rule=finding.rule,
+        secret=finding.secret, source=finding.source, previous=previous,
+        severity=finding.severity, rule=finding.rule,
         attribution=finding.attribution,
     )  # fmt: skip

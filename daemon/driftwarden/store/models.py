@@ -55,7 +55,7 @@ class Operation(SQLModel, table=True):
     stack: str = Field(max_length=100)
     project: str = Field(default="", max_length=200)
     pulumi_stack: str = Field(default="", max_length=200)
-    kind: str = Field(max_length=32)  # drift | code | (later) remediation kinds
+    kind: str = Field(max_length=32)  # drift | code | plan-refresh | plan-up | refresh | up
     trigger: str = Field(max_length=32)  # cli | schedule | request | remediation
     actor: str = Field(max_length=200)  # user@host for the CLI, "daemon" for schedules
     status: str = Field(
@@ -96,6 +96,8 @@ class PropertyChangeRow(SQLModel, table=True):
     expected: Any = Field(default=None, sa_type=JSON)  # "[secret]" when secret
     actual: Any = Field(default=None, sa_type=JSON)
     secret: bool = False
+    # "diff" (the provider's diff) or "outputs" (state vs refreshed outputs).
+    source: str = Field(default="diff", max_length=16, sa_column_kwargs={"server_default": "diff"})
 
 
 class Finding(SQLModel, table=True):
@@ -128,6 +130,7 @@ class Finding(SQLModel, table=True):
     expected: Any = Field(default=None, sa_type=JSON)
     actual: Any = Field(default=None, sa_type=JSON)
     secret: bool = False
+    source: str = Field(default="diff", max_length=16, sa_column_kwargs={"server_default": "diff"})
     severity: str | None = Field(default=None, max_length=16)  # the highest matching risk rule
     rule: str | None = Field(default=None, sa_type=Text)  # that rule's title
     # Who or what caused it: out_of_band, a stack update (actor, result) or a commit.

@@ -109,6 +109,7 @@ def finish_operation(
                 expected=prop.expected,
                 actual=prop.actual,
                 secret=prop.secret,
+                source=prop.source,
             )
             for prop in change.properties
         )
