@@ -225,7 +225,9 @@ def finding_rows(fleet: Fleet) -> Iterator[dict[str, Any]]:
             "kind": "delete" if path == "" else "update",
             "expected": "[secret]" if secret else f"value-{resource}",
             "actual": None if path == "" else "[secret]" if secret else f"live-{i % 97}",
-            "secret": secret, "first_seen": first_seen, "last_seen": last_seen,
+            "secret": secret, "source": "diff", "severity": None, "rule": None,
+            "attribution": None, "approval_requested_at": None,
+            "first_seen": first_seen, "last_seen": last_seen,
             "occurrences": rng.randint(1, 200),
             "resolved_at": (None if i < n_open
                             else last_seen + timedelta(minutes=rng.randint(5, 600))),

@@ -1,0 +1,36 @@
+"""Every bench runs once at a tiny size, so that a schema or API change cannot break one
+unnoticed. Only that it runs and prints its figures is checked: no timing assertions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.engine
+
+
+def bench(name: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / name), *args],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"{name}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_store_bench_runs_at_a_tiny_size_on_both_databases() -> None:
+    out = bench("store_bench.py", "--operations", "500", "--findings", "100", "--stacks",
+                "10", "--audit-events", "200", "--db", "both")  # fmt: skip
+    for figure in ("status (10 stacks)", "history --limit 50", "audit verify (200 events)"):
+        assert f"| sqlite     | {figure}" in out
+        assert f"| postgresql | {figure}" in out
+
+
+def test_scan_vs_refresh_runs_one_round() -> None:
+    out = bench("scan_vs_refresh.py", "--rounds", "1")
+    assert "driftwarden scan --check drift --json  median" in out
+    assert "ratio scan/refresh:" in out
