@@ -5,6 +5,7 @@ by `--event-log` and as delivered to the Automation API's `on_event`. The result
 operation of a step is on its `resOutputsEvent` (a refresh's pre-event always says
 `refresh`). Property paths come from `detailedDiff` when the provider filled it; else
 they are computed from the old and new inputs, and from the outputs as a last resort.
+Drift checks also look past the provider's diff (see `extract_changes`).
 """
 
 from __future__ import annotations
@@ -91,12 +92,12 @@ def extract_changes(
 ) -> list[ResourceChange]:
     """The resources that differ, ordered by URN (the engine's order varies run to run).
 
-    With `compare_outputs` (refreshes), every refreshed resource's state outputs are also
-    compared with its live outputs, and the differences the provider's diff left out are
-    reported with source `outputs`: the Kubernetes provider, for one, prunes live lists
-    to the program's length before it diffs, so items appended to an RBAC rule or a
-    binding's subjects never reach its diff. Server-managed noise is removed later
-    (`driftwarden.drift.noise`), not here.
+    With `compare_outputs` (refreshes), every refreshed resource's live outputs are also
+    compared with its state outputs and with the lists its program set, and what the
+    provider's diff left out is reported with source `outputs`: the Kubernetes provider,
+    for one, prunes live lists to the program's length before it diffs, so items appended
+    to an RBAC rule or a binding's subjects never reach its diff. Server-managed noise is
+    removed later (`driftwarden.drift.noise`), not here.
     """
     steps: dict[str, Mapping[str, Any]] = {}
     refreshed: dict[str, Mapping[str, Any]] = {}
