@@ -301,7 +301,9 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
         # program hangs, so the scan is surely still running when the signal lands.
         (broken.workdir / "__main__.py").write_text("import time\ntime.sleep(300)\n")
         trigger(fleet, "broken")
-        running = wait_for(lambda: running_ops(fleet), 30, "a scan")
+        # The broken stack's own scan: another stack's scan may be running too (seen once:
+        # the earlier delta scan, which then succeeded).
+        running = wait_for(lambda: by_stack(running_ops(fleet), "broken"), 30, "broken's scan")
         wait_for(lambda: processes_in(broken.workdir), 60, "the program running")
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
@@ -319,7 +321,7 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
     daemon = Daemon(fleet)
     try:
         trigger(fleet, "broken")  # still hanging: the scan is running when the kill lands
-        victim = wait_for(lambda: running_ops(fleet), 60, "a scan")[0]
+        victim = wait_for(lambda: by_stack(running_ops(fleet), "broken"), 60, "broken's scan")[0]
         wait_for(lambda: processes_in(broken.workdir), 60, "the program running")
         daemon.process.kill()
         daemon.process.wait(timeout=30)

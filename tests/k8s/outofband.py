@@ -98,6 +98,22 @@ def make_privileged(kubectl: Kubectl, namespace: str) -> None:
     ])  # fmt: skip
 
 
+def share_host(kubectl: Kubectl, namespace: str) -> None:
+    """The pods moved into the host's network and PID namespaces, the host's root mounted,
+    and SYS_ADMIN added to the container's capabilities."""
+    spec = "/spec/template/spec"
+    kubectl.edit("apps/v1", "Deployment", "web", namespace, [
+        {"op": "add", "path": f"{spec}/hostNetwork", "value": True},
+        {"op": "add", "path": f"{spec}/hostPID", "value": True},
+        {"op": "add", "path": f"{spec}/volumes",
+         "value": [{"name": "host", "hostPath": {"path": "/"}}]},
+        {"op": "add", "path": f"{spec}/containers/0/volumeMounts",
+         "value": [{"name": "host", "mountPath": "/host"}]},
+        {"op": "add", "path": f"{spec}/containers/0/securityContext/capabilities",
+         "value": {"add": ["SYS_ADMIN"]}},
+    ])  # fmt: skip
+
+
 def allow_all_ingress(kubectl: Kubectl, namespace: str) -> None:
     """An empty ingress rule appended to the NetworkPolicy: it admits everything."""
     kubectl.edit("networking.k8s.io/v1", "NetworkPolicy", "web-ingress", namespace,
@@ -134,5 +150,5 @@ def relabel(kubectl: Kubectl, namespace: str) -> None:
 
 
 # Every kind of drift above but the secret and the label conflict, made in one go.
-ALL_DRIFT = (escalate_role, add_mallory, widen_cluster_role, make_privileged,
+ALL_DRIFT = (escalate_role, add_mallory, widen_cluster_role, make_privileged, share_host,
              allow_all_ingress, expose_service, change_config, scale)  # fmt: skip

@@ -80,7 +80,7 @@ def test_workload_network_service_and_secret_drift_is_rated_without_noise(
     stack = k8s.deploy()
     k8s.wait_for_controllers(stack)
     rotated = "rotated-by-hand-8e2c"
-    for drift in (outofband.make_privileged, outofband.allow_all_ingress,
+    for drift in (outofband.make_privileged, outofband.share_host, outofband.allow_all_ingress,
                   outofband.expose_service, outofband.change_config, outofband.scale):  # fmt: skip
         drift(k8s.kubectl, stack.namespace)
     outofband.rotate_secret(k8s.kubectl, stack.namespace, rotated)
@@ -94,6 +94,13 @@ def test_workload_network_service_and_secret_drift_is_rated_without_noise(
     assert web[f"{context}.privileged"]["source"] == "outputs"
     assert web[f"{context}.allowPrivilegeEscalation"]["rule"] == "privilege escalation allowed"
     assert (web["spec.replicas"]["expected"], web["spec.replicas"]["actual"]) == (1, 3)
+    pod = "spec.template.spec"
+    assert web[f"{pod}.hostPID"]["severity"] == "critical"
+    assert web[f"{pod}.hostNetwork"]["rule"] == "host network shared"
+    (volume,) = web[f"{pod}.volumes"]["actual"]
+    assert volume["hostPath"]["path"] == "/"
+    assert web[f"{pod}.volumes"]["rule"] == "host path mounted"
+    assert web[f"{context}.capabilities"]["severity"] == "critical"
     ingress = props(changes["NetworkPolicy/web-ingress"])["spec.ingress[1]"]
     assert (ingress["actual"], ingress["severity"]) == ({}, "high")
     assert props(changes["Service/web"])["spec.type"]["severity"] == "medium"
