@@ -96,7 +96,11 @@ class Notifier:
         if self._address is None:
             return False
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            with socket.socket(
+                socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            ) as sock:
+                # Never waits: a receiver that does not drain its socket (a full queue)
+                # costs this one message, not a hung shutdown.
                 sock.sendto(message.encode(), self._address)
         except OSError as exc:
             log.debug("sd_notify %r to %r failed: %s", message, self._address, exc)

@@ -48,31 +48,55 @@ def _worker(
     target: EngineTarget,
     action: Action,
     run_token: str,
+    parent_pid: int,
 ) -> None:
     os.setsid()  # our own process group: the pulumi CLI joins it and gets the interrupt
     os.environ[ENGINE_RUN_VARIABLE] = run_token
+    # A stop is an interrupt however it arrives: SIGINT from the daemon, or SIGTERM sent
+    # to every process of the service at once (systemd's default KillMode).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    threading.Thread(target=_die_with_parent, args=(os.getppid(), run_token), daemon=True).start()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # The daemon's pid comes from the daemon: read here, after the ~0.6 s of spawn
+    # start-up, it may already be init's, and a dead daemon would go unnoticed.
+    threading.Thread(target=_die_with_parent, args=(parent_pid, run_token), daemon=True).start()
+
+    def progress(message: str) -> None:
+        try:
+            conn.send(("progress", message))
+        except OSError:  # the daemon is gone: nobody to report to, nothing to print
+            _end_engine_tree(run_token)
+
     try:
         engine = Engine(pulumi_bin)
-        run = engine.run(target, action, lambda message: conn.send(("progress", message)))
-        conn.send(("done", run))
+        run = engine.run(target, action, progress)
+        _reply(conn, run_token, ("done", run))
     except EngineError as exc:
-        conn.send(("error", (exc.kind.value, exc.message, exc.hint)))
+        _reply(conn, run_token, ("error", (exc.kind.value, exc.message, exc.hint)))
     except KeyboardInterrupt:
-        conn.send(("error", (EngineErrorKind.CANCELLED.value, "interrupted", None)))
+        _reply(conn, run_token, ("error", (EngineErrorKind.CANCELLED.value, "interrupted", None)))
     except BaseException as exc:
-        conn.send(
-            ("error", (EngineErrorKind.ENGINE_ERROR.value, f"{type(exc).__name__}: {exc}", None))
-        )
+        message = f"{type(exc).__name__}: {exc}"
+        _reply(conn, run_token, ("error", (EngineErrorKind.ENGINE_ERROR.value, message, None)))
     finally:
         conn.close()
 
 
-def _die_with_parent(parent: int, run_token: str) -> None:
+def _reply(conn: Connection, run_token: str, message: tuple[str, Any]) -> None:
+    try:
+        conn.send(message)
+    except OSError:
+        _end_engine_tree(run_token)
+
+
+def _die_with_parent(parent_pid: int, run_token: str) -> None:
     """If the daemon is killed (SIGKILL), take the whole engine tree down with it."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    _end_engine_tree(run_token)
+
+
+def _end_engine_tree(run_token: str) -> None:
+    """The daemon is gone: kill the engine tree and this worker, quietly."""
     kill_marked(ENGINE_RUN_VARIABLE, run_token)
     os.killpg(0, signal.SIGKILL)
 
@@ -98,7 +122,7 @@ class IsolatedEngine:
         run_token = secrets.token_hex(8)
         process = self._context.Process(
             target=_worker,
-            args=(child, self.pulumi_bin, target, action, run_token),
+            args=(child, self.pulumi_bin, target, action, run_token, os.getpid()),
             daemon=False,
         )
         process.start()
@@ -119,14 +143,14 @@ class IsolatedEngine:
                         result: CheckRun = payload
                         return result
                     error_kind, message, hint = payload
+                    if cancel is not None and cancel.is_set():
+                        raise _stopped()  # the engine failed because it was being stopped
                     raise EngineError(EngineErrorKind(error_kind), message, hint=hint)
                 if not process.is_alive() and not parent.poll():
                     break
                 if cancel is not None and cancel.is_set():
                     self._stop(process, target, run_token)
-                    raise EngineError(
-                        EngineErrorKind.CANCELLED, "stopped: driftwarden is shutting down"
-                    )
+                    raise _stopped()
                 if time.monotonic() > deadline:
                     self._stop(process, target, run_token)
                     raise EngineError(
@@ -134,6 +158,9 @@ class IsolatedEngine:
                         f"the check ran longer than its timeout ({timeout:.0f}s) and was stopped",
                         hint="raise the stack's `timeout`, or find what makes the program slow",
                     )
+            process.join(timeout=5)
+            if (cancel is not None and cancel.is_set()) or process.exitcode in _STOP_EXITS:
+                raise _stopped()  # e.g. SIGTERM to every process of the service at once
             raise EngineError(
                 EngineErrorKind.ENGINE_ERROR,
                 f"the engine worker died (exit code {process.exitcode})",
@@ -163,6 +190,14 @@ class IsolatedEngine:
                 break
             time.sleep(0.1)
         remove_stale_locks(target)
+
+
+# A worker killed by SIGTERM or SIGINT was stopped, not broken.
+_STOP_EXITS = (-signal.SIGTERM, -signal.SIGINT)
+
+
+def _stopped() -> EngineError:
+    return EngineError(EngineErrorKind.CANCELLED, "stopped: driftwarden is shutting down")
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

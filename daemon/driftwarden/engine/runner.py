@@ -8,6 +8,7 @@ thread and must not raise (the Automation API would only warn), so it only appen
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +36,8 @@ from driftwarden.engine.errors import (
 from driftwarden.engine.events import to_engine_json
 from driftwarden.engine.locate import locate_engine
 from driftwarden.model import Check
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
@@ -138,11 +141,6 @@ class Engine:
         self.bin_dir, self.command = locate_engine(pulumi_bin)
         self.version = str(self.command.version)
 
-    def run_check(
-        self, target: EngineTarget, check: Check, progress: Progress | None = None
-    ) -> CheckRun:
-        return self.run(target, Action.of(check), progress)
-
     def run(
         self, target: EngineTarget, action: Action, progress: Progress | None = None
     ) -> CheckRun:
@@ -157,9 +155,15 @@ class Engine:
         counter = _ProgressCounter(action, progress)
 
         def on_event(event: EngineEvent) -> None:
-            data = to_engine_json(event)
-            events.append(data)
-            counter.observe(data)
+            # Never raises: the Automation API prints the whole event, property values
+            # and all, as a warning when its callback fails.
+            try:
+                data = to_engine_json(event)
+                events.append(data)
+                counter.observe(data)
+            except Exception as exc:
+                counter.progress = None  # a broken reporter is not the engine's failure
+                log.warning("engine event not handled: %s", type(exc).__name__)
 
         started = time.monotonic()
         try:
