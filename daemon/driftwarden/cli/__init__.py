@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from driftwarden import __version__
-from driftwarden.cli._context import AppState
+from driftwarden.cli._context import AppState, closed_pipe
 from driftwarden.cli.audit import audit_app
 from driftwarden.cli.config_check import config_app
 from driftwarden.cli.db import db_app
@@ -72,4 +72,7 @@ app.command("pulumi-env")(pulumi_env_command)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except BrokenPipeError:  # raised outside a command (help, --version)
+        raise SystemExit(closed_pipe().exit_code) from None

@@ -23,7 +23,15 @@ R = TypeVar("R")
 
 # Piped output is read by people too (and by grep): give tables room instead of 80 columns.
 _PIPE_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
-stdout = Console(highlight=False, soft_wrap=True, width=_PIPE_WIDTH)
+
+
+class _Output(Console):
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise closed_pipe()
+
+
+stdout = _Output(highlight=False, soft_wrap=True, width=_PIPE_WIDTH)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -50,6 +58,19 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+# What a shell reports for a writer ended by SIGPIPE (128 + 13), e.g. under `| head`.
+CLOSED_PIPE_EXIT = 141
+
+
+def closed_pipe() -> typer.Exit:
+    """The reader went away (`driftwarden audit export | head`): stop quietly. Later
+    writes, and the interpreter's last flush, go nowhere instead of raising again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return typer.Exit(CLOSED_PIPE_EXIT)
+
+
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     """One clear line on stderr and SPEC.md's exit code; a traceback only with --debug.
 
@@ -70,6 +91,8 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise fail(escape(str(exc)), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
+        except BrokenPipeError:
+            raise closed_pipe() from None
         except Exception as exc:
             if debug:
                 raise

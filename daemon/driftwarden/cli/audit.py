@@ -51,7 +51,7 @@ def verify_command(
                 hint="use the head `audit verify` printed, e.g. 4000:3f9a… (64 hex digits)",
             )
         expected = (int(match.group(1)), match.group(2))
-    runtime = Runtime.open(app_state(ctx).load())
+    runtime = Runtime.open_reader(app_state(ctx).load())
     report = runtime.store.audit.verify(runtime.store, expect_head=expected)
     if as_json:
         print_json(report.to_dict())
@@ -78,7 +78,7 @@ def export_command(
     ),
 ) -> None:
     """Stream every audit event, one JSON object per line (OCSF API Activity style)."""
-    runtime = Runtime.open(app_state(ctx).load())
+    runtime = Runtime.open_reader(app_state(ctx).load())
     if fmt is ExportFormat.JSONL:
         runtime.store.audit.export_jsonl(runtime.store, sys.stdout)
 
@@ -125,7 +125,7 @@ def log_command(
                 ) from None
             if cutoff.tzinfo is None:
                 cutoff = cutoff.replace(tzinfo=UTC)
-    runtime = Runtime.open(config)
+    runtime = Runtime.open_reader(config)
     with runtime.store.read() as session:
         events = audit_log(session, stack=stack, since=cutoff, actor=actor, limit=limit,
                            offset=(page - 1) * limit)  # fmt: skip

@@ -51,7 +51,7 @@ def show_command(
     """The open findings of a stack: what differs, since when, how often seen."""
     config = app_state(ctx).load()
     config.stack(name)
-    runtime = Runtime.open(config)
+    runtime = Runtime.open_reader(config)
     with runtime.store.read() as session:
         findings = [finding_dict(f) for f in open_findings(session, name)]
     # The most dangerous first.

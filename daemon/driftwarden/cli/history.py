@@ -43,7 +43,7 @@ def history_command(
     config = app_state(ctx).load()
     if stack is not None:
         config.stack(stack)  # a clear error for an unknown name
-    runtime = Runtime.open(config)
+    runtime = Runtime.open_reader(config)
     with runtime.store.read() as session:
         operations = [operation_dict(op) for op in history(session, stack=stack, limit=limit)]
     if as_json:

@@ -76,7 +76,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Queued, sent and failed messages, newest first."""
-    runtime = Runtime.open(app_state(ctx).load())
+    runtime = Runtime.open_reader(app_state(ctx).load())
     with runtime.store.read() as session:
         rows = [
             {

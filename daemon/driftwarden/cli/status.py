@@ -37,7 +37,7 @@ def status_command(
 ) -> None:
     """One row per configured stack: state, open findings, last and next scan."""
     config = app_state(ctx).load()
-    runtime = Runtime.open(config)
+    runtime = Runtime.open_reader(config)
     now = datetime.now(UTC)
     with runtime.store.read() as session:
         summaries = stack_summaries(

@@ -1,7 +1,10 @@
 """What a driftwarden process opens before doing work: state directory, audit store, engine.
 
-Opening the store migrates it, records the configuration (by hash) when it changed, and
-marks operations whose process died as `interrupted`.
+A writer (`Runtime.open`: scan, run, remediate, trigger, notify send, db) creates the state
+directory, migrates the store, records the configuration (by hash) when it changed, and
+marks operations whose process died as `interrupted`. A reader (`Runtime.open_reader`:
+status, history, drift show, audit, notify list) does none of that: it opens the store
+read-only and changes nothing, so an auditor with read access can run it.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import getpass
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from driftwarden.engine.plugins import Plugin, install_plugin
 from driftwarden.engine.runner import Progress
 from driftwarden.statedir import StateDir
 from driftwarden.store.audit import load_audit_key
-from driftwarden.store.db import Store, default_store_url, open_store
+from driftwarden.store.db import Store, default_store_url, open_store, open_store_read_only
 from driftwarden.store.models import AuditEvent
 from driftwarden.store.operations import recover_interrupted
 
@@ -75,7 +78,6 @@ class Runtime:
     actor: str
     # Run each check in its own process group (timeouts, clean shutdown): the daemon.
     isolated: bool = False
-    _engine: Engine | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, config: Config, *, actor: str | None = None, isolated: bool = False) -> Runtime:
@@ -86,9 +88,17 @@ class Runtime:
         runtime._record_startup()
         return runtime
 
+    @classmethod
+    def open_reader(cls, config: Config) -> Runtime:
+        """For commands that only read: no directory, key, migration or row is created."""
+        state = StateDir.for_config(config)
+        key = load_audit_key(state.root, create=False)
+        store = open_store_read_only(store_url(config, state), key)
+        return cls(config, state, store, cli_actor())
+
     @cached_property
     def engine(self) -> Engine:
-        return self._engine or Engine(self.config.daemon.pulumi_bin)
+        return Engine(self.config.daemon.pulumi_bin)
 
     @cached_property
     def isolated_engine(self) -> IsolatedEngine:

@@ -49,7 +49,7 @@ _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 # --- the key -------------------------------------------------------------------------
 
 
-def load_audit_key(state_dir: Path) -> bytes:
+def load_audit_key(state_dir: Path, *, create: bool = True) -> bytes:
     """The systemd credential `audit-key` if given, else `<state_dir>/audit-key`.
 
     The state-dir key is generated on first use. Several processes may start at once:
@@ -62,6 +62,11 @@ def load_audit_key(state_dir: Path) -> bytes:
         return _read_key(Path(credentials) / KEY_NAME)
     path = state_dir / KEY_NAME
     if not path.exists():
+        if not create:
+            raise DriftwardenError(
+                f"no audit key at {path}",
+                hint="the key is created with the store: run a scan or the daemon first",
+            )
         _create_key(path)
     return _read_key(path)
 

@@ -10,6 +10,7 @@ PostgreSQL goes through psycopg 3; there the chain serializes with an advisory l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -116,6 +117,33 @@ def open_store(url: str, audit_key: bytes, *, migrate: bool = True) -> Store:
     return store
 
 
+def open_store_read_only(url: str, audit_key: bytes) -> Store:
+    """Connect for reading only: nothing is created, migrated or written, and the
+    database itself refuses writes (SQLite `mode=ro`, a read-only PostgreSQL session).
+    Works for a user who may only read the database."""
+    dialect, engine = _create_engine(url, read_only=True)
+    store = Store(engine=engine, url=engine.url.render_as_string(hide_password=False),
+                  dialect=dialect, audit=AuditChain(audit_key))  # fmt: skip
+    try:
+        from driftwarden.store.migrations import schema_is_current
+
+        try:
+            with engine.connect() as connection:
+                current, head = schema_is_current(connection)
+        except DBAPIError as exc:
+            raise _connect_error(engine.url, exc) from None
+        if current != head:
+            raise DriftwardenError(
+                f"audit store {redact_db_url(engine.url)} is at schema revision "
+                f"{current or 'none'}, this driftwarden reads {head}",
+                hint="let a writer migrate it: `driftwarden db upgrade`, or start the daemon",
+            )
+    except BaseException:
+        engine.dispose()
+        raise
+    return store
+
+
 def upgrade(store_or_url: Store | str) -> str:
     """Migrate the schema to the newest revision; returns that revision."""
     if isinstance(store_or_url, str):
@@ -146,7 +174,7 @@ def _upgrade(engine: sqlalchemy.Engine) -> str:
         raise _connect_error(engine.url, exc) from None
 
 
-def _create_engine(url: str) -> tuple[Dialect, sqlalchemy.Engine]:
+def _create_engine(url: str, *, read_only: bool = False) -> tuple[Dialect, sqlalchemy.Engine]:
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -155,7 +183,7 @@ def _create_engine(url: str) -> tuple[Dialect, sqlalchemy.Engine]:
         ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return "sqlite", _sqlite_engine(parsed)
+        return "sqlite", _sqlite_engine(parsed, read_only=read_only)
     if backend in ("postgresql", "postgres"):
         if parsed.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
             raise DriftwardenError(
@@ -163,14 +191,16 @@ def _create_engine(url: str) -> tuple[Dialect, sqlalchemy.Engine]:
                 f"{parsed.get_driver_name()!r} is not supported",
                 hint="use postgresql:// or postgresql+psycopg:// (psycopg 3)",
             )
-        return "postgresql", _postgresql_engine(parsed.set(drivername="postgresql+psycopg"))
+        pg_url = parsed.set(drivername="postgresql+psycopg")
+        return "postgresql", _postgresql_engine(pg_url, read_only=read_only)
     raise DriftwardenError(
         f"audit store URL {redact_db_url(parsed)}: {backend!r} databases are not supported",
         hint=URL_HINT,
     )
 
 
-def _sqlite_engine(url: URL) -> sqlalchemy.Engine:
+def _sqlite_engine(url: URL, *, read_only: bool = False) -> sqlalchemy.Engine:
+    connect_url = url
     if url.database and url.database != ":memory:":
         path = Path(url.database)
         if not path.parent.is_dir():
@@ -179,9 +209,25 @@ def _sqlite_engine(url: URL) -> sqlalchemy.Engine:
                 "does not exist",
                 hint="create it, or point [daemon] database_url at a writable directory",
             )
+        if read_only:
+            if not path.is_file():
+                raise DriftwardenError(
+                    f"no audit store at {path}: nothing has been recorded yet",
+                    hint="run `driftwarden scan` or start the daemon first",
+                )
+            # SQLite itself refuses every write on this connection.
+            connect_url = url.set(database=f"file:{path.absolute()}").update_query_dict(
+                {"mode": "ro", "uri": "true"}
+            )
+        elif not path.exists():
+            # Private like the passphrase: SQLite gives its -wal and -shm the same mode.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    elif read_only:
+        raise DriftwardenError("an in-memory audit store cannot be read by another process")
     try:
         engine = sqlalchemy.create_engine(
-            url,
+            connect_url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             json_serializer=_json_serializer,
         )
@@ -199,10 +245,12 @@ def _sqlite_engine(url: URL) -> sqlalchemy.Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+            # A reader leaves the journal mode alone (setting it is a write).
+            journal = "PRAGMA journal_mode" if read_only else "PRAGMA journal_mode = WAL"
+            mode = cursor.execute(journal).fetchone()
         finally:
             cursor.close()
-        if mode and str(mode[0]).lower() not in ("wal", "memory"):
+        if not read_only and mode and str(mode[0]).lower() not in ("wal", "memory"):
             raise DriftwardenError(f"audit store {redact_db_url(url)}: WAL mode unavailable")
 
     @event.listens_for(engine, "begin")
@@ -213,11 +261,13 @@ def _sqlite_engine(url: URL) -> sqlalchemy.Engine:
     return engine
 
 
-def _postgresql_engine(url: URL) -> sqlalchemy.Engine:
+def _postgresql_engine(url: URL, *, read_only: bool = False) -> sqlalchemy.Engine:
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query and "PGCONNECT_TIMEOUT" not in os.environ:
         # libpq waits forever for an unreachable host by default.
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    if read_only:  # the server refuses every write in this session
+        connect_args["options"] = "-c default_transaction_read_only=on"
     try:
         return sqlalchemy.create_engine(
             url,
