@@ -443,3 +443,36 @@ def test_digests_go_out_on_their_schedule_while_drift_stays_open(
         daemon.kill()
     logged = [line for line in daemon.lines() if line.get("message") == "digest"]
     assert "queued" in {line["status"] for line in logged}
+
+
+def skips(fleet: Fleet, stack: str) -> list[dict[str, Any]]:
+    db = fleet.state_dir / "driftwarden.db"
+    with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=30) as conn:
+        rows = conn.execute(
+            "SELECT details FROM audit_events WHERE action = 'scan.skipped' AND stack = ?"
+            " ORDER BY seq",
+            (stack,),
+        ).fetchall()
+    return [json.loads(row[0]) for row in rows]
+
+
+def test_a_skip_streak_is_audited_once_and_summed_up(fleet: Fleet) -> None:
+    stack = fleet.add("slow", checks=("code",), schedule="every 1s")
+    main = stack.workdir / "__main__.py"
+    original = main.read_text()
+    main.write_text("import pathlib, time\npathlib.Path('hanging').touch()\ntime.sleep(10)\n"
+                    + original)  # fmt: skip
+    daemon = Daemon(fleet)
+    try:
+        wait_for((stack.workdir / "hanging").exists, 90, "the slow scan running")
+        time.sleep(5)  # five ticks or so, each skipped
+        assert len(skips(fleet, "slow")) == 1, "every skip of one streak was audited"
+        wait_for(lambda: len(skips(fleet, "slow")) >= 2, 90, "the streak's summary")
+        first, summary = skips(fleet, "slow")[:2]  # a next streak may have begun
+        assert first == {"reason": "still running", "trigger": "schedule"}
+        assert summary["skipped"] >= 3
+        assert datetime.fromisoformat(summary["since"]).tzinfo is not None
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+    finally:
+        daemon.kill()

@@ -63,6 +63,12 @@ class _Queued:
 
 
 @dataclass
+class _SkipStreak:
+    since: datetime
+    count: int = 0
+
+
+@dataclass
 class StackState:
     """What the loop knows of a stack between scans."""
 
@@ -89,6 +95,7 @@ class Daemon:
         self._queue: list[_Queued] = []
         self._sequence = itertools.count()
         self._states: dict[str, StackState] = {}
+        self._skips: dict[str, _SkipStreak] = {}
         self._claimer = f"daemon@{socket.gethostname()}:{os.getpid()}"
         self._last_status = ""
 
@@ -299,14 +306,34 @@ class Daemon:
             if not skipped:
                 self._queue.append(item)
         if skipped:
-            logger.info("scan skipped: still running", extra={"stack": name, "trigger": trigger})
-            with contextlib.suppress(Exception), self.runtime.store.write() as session:
-                self.runtime.store.audit.append(
-                    session, actor=DAEMON_ACTOR, action="scan.skipped", stack=name,
-                    outcome="skipped", details={"reason": "still running", "trigger": trigger},
-                )  # fmt: skip
+            self._skipped(name, trigger)
         self._dispatch()
         return not skipped
+
+    def _skipped(self, name: str, trigger: str) -> None:
+        """A skip streak is audited twice at most: its first skip, and when it ends, how
+        many there were (a 2 s schedule on a slow stack would flood the chain)."""
+        with self._lock:
+            streak = self._skips.setdefault(name, _SkipStreak(datetime.now(UTC)))
+            streak.count += 1
+            first = streak.count == 1
+        logger.info("scan skipped: still running", extra={"stack": name, "trigger": trigger})
+        if first:
+            self._audit_skips(name, {"reason": "still running", "trigger": trigger})
+
+    def _end_skip_streak(self, name: str) -> None:
+        with self._lock:
+            streak = self._skips.pop(name, None)
+        if streak is not None and streak.count > 1:
+            self._audit_skips(name, {"reason": "still running", "skipped": streak.count,
+                                     "since": streak.since.isoformat()})  # fmt: skip
+
+    def _audit_skips(self, name: str, details: dict[str, object]) -> None:
+        with contextlib.suppress(Exception), self.runtime.store.write() as session:
+            self.runtime.store.audit.append(
+                session, actor=DAEMON_ACTOR, action="scan.skipped", stack=name,
+                outcome="skipped", details=details,
+            )  # fmt: skip
 
     def _dispatch(self) -> None:
         """Start queued scans while fewer than max_parallel run: never more engines."""
@@ -326,6 +353,7 @@ class Daemon:
     def _done(self, name: str, _future: Future[None]) -> None:
         with self._lock:
             self._running.pop(name, None)
+        self._end_skip_streak(name)
         if not self.stopping.is_set():
             self._claim_requests()  # a request waiting for this stack goes before the queue
         self._dispatch()
