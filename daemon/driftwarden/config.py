@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -45,9 +46,29 @@ def _duration(value: Any) -> Any:
 
 
 ScheduleField = Annotated[Schedule, BeforeValidator(_schedule), PlainSerializer(str)]
+# A week: no engine run, timeout or jitter sensibly lasts longer, and an absurd value
+# (999999999999d) would overflow the scheduler's clock arithmetic.
+MAX_DURATION_SECONDS = 7 * 86400
+
+
+def _bounded_duration(value: int) -> int:
+    if value > MAX_DURATION_SECONDS:
+        raise ValueError(f"{format_duration(value)} is longer than a week: use at most 7d")
+    return value
+
+
 DurationSeconds = Annotated[
-    int, BeforeValidator(_duration), Field(gt=0), PlainSerializer(format_duration)
+    int,
+    BeforeValidator(_duration),
+    Field(gt=0),
+    AfterValidator(_bounded_duration),
+    PlainSerializer(format_duration),
 ]
+
+# What the Pulumi CLI 3.259 accepts as a backend (pkg/backend/diy: go-cloud blob schemes
+# and postgres; https/http: a Pulumi Cloud or self-hosted service).
+BACKEND_SCHEMES = ("file", "s3", "gs", "azblob", "postgres", "https", "http")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
 
 
 class _Model(BaseModel):
@@ -71,6 +92,38 @@ class DaemonSettings(_Model):
     @classmethod
     def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return _resolve(value, info)
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_is_a_directory(cls, value: Path | None) -> Path | None:
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a directory: use a directory path")
+        return value
+
+    @field_validator("backend_url")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        if value is not None:
+            _require_scheme(value, BACKEND_SCHEMES, "a Pulumi backend")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None:
+            _require_scheme(value, DATABASE_SCHEMES, "an audit store")
+        return value
+
+
+def _require_scheme(url: str, schemes: Sequence[str], what: str) -> None:
+    """Only the scheme is named in the error: the rest of a URL may hold a password."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in schemes:
+        shown = f"{scheme}://" if scheme else "no scheme"
+        raise ValueError(
+            f"{shown} is not {what} driftwarden can use: use one of "
+            + ", ".join(f"{s}://" for s in schemes)
+        )
 
 
 NOTIFY_EVENTS = (
@@ -322,6 +375,14 @@ class Config(_Model):
         raise ConfigError(
             str(self.source or "config"), f"no stack named {name!r}", hint=f"known stacks: {known}"
         )
+
+    def require_stacks(self) -> None:
+        """The daemon has nothing to do without stacks: say so instead of idling."""
+        if not self.stacks:
+            raise ConfigError(
+                str(self.source or "config"), "no stacks configured",
+                hint="add a [[stacks]] table (name, project_dir, stack)",
+            )  # fmt: skip
 
     def schedule_of(self, stack: StackConfig) -> Schedule:
         return stack.schedule or self.daemon.default_schedule

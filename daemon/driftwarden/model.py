@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -23,6 +24,54 @@ class CheckStatus(StrEnum):
         if not has_changes:
             return cls.IN_SYNC
         return cls.DRIFTED if check is Check.DRIFT else cls.CHANGES_PENDING
+
+
+class OperationStatus(StrEnum):
+    """Where an operation (a check, a remediation step) stands in the store."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"  # stopped by a shutdown: nobody's fault, no verdict
+    INTERRUPTED = "interrupted"  # its process died; found and marked on the next start
+
+    @property
+    def is_failure(self) -> bool:
+        """Counts toward a failing streak and makes a stack `failed`."""
+        return self in (OperationStatus.FAILED, OperationStatus.TIMED_OUT)
+
+
+class StackState(StrEnum):
+    """A stack's state, as `status`, the daemon and its STATUS line show it."""
+
+    NEVER_SCANNED = "never_scanned"
+    RUNNING = "running"
+    FAILED = "failed"
+    DRIFTED = "drifted"
+    CHANGES_PENDING = "changes_pending"
+    IN_SYNC = "in_sync"
+    STOPPED = "stopped"  # its latest checks were cancelled or interrupted: no verdict yet
+
+
+def stack_state(latest: Iterable[tuple[str, str | None]]) -> StackState:
+    """The one rule for a stack's state, from the (status, outcome) of each check's latest
+    operation: running > failed > drifted > changes_pending > in_sync. A check that was
+    stopped (cancelled, interrupted) gives no verdict; with no verdict at all, `stopped`."""
+    operations = [(OperationStatus(status), outcome) for status, outcome in latest]
+    if not operations:
+        return StackState.NEVER_SCANNED
+    if any(status is OperationStatus.RUNNING for status, _ in operations):
+        return StackState.RUNNING
+    if any(status.is_failure for status, _ in operations):
+        return StackState.FAILED
+    outcomes = {outcome for status, outcome in operations if status is OperationStatus.SUCCEEDED}
+    if not outcomes:
+        return StackState.STOPPED
+    for state in (StackState.DRIFTED, StackState.CHANGES_PENDING):
+        if state.value in outcomes:
+            return state
+    return StackState.IN_SYNC
 
 
 REDACTED = "[secret]"

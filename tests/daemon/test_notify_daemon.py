@@ -13,6 +13,7 @@ import pytest
 
 from driftwarden.sdnotify import Notifier
 from driftwarden.service.daemon import Daemon as InProcessDaemon
+from tests.conftest import REPO
 from tests.daemon.test_daemon import Daemon
 from tests.integration.conftest import Fleet
 
@@ -78,7 +79,12 @@ def test_a_stalled_loop_stops_the_watchdog_pings(
 ) -> None:
     path, sock = notify_socket
     config = tmp_path / "driftwarden.toml"
-    config.write_text(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n')
+    # One stack (a daemon refuses to run without): never deployed, its scan fails fast.
+    config.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[[stacks]]\nname = "absent"\nproject_dir = "{REPO / "stacks" / "local-demo"}"\n'
+        'stack = "never-deployed"\nchecks = ["drift"]\n'
+    )
     notifier = Notifier.from_environment({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
     daemon = InProcessDaemon(config, notifier)
     stall, stalled = threading.Event(), threading.Event()

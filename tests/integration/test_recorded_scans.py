@@ -146,7 +146,9 @@ def test_scan_killed_mid_engine_is_marked_interrupted_on_next_start(
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
 
-    status = cli(fleet, "history", "--json")  # any start recovers
+    # Any writer's start recovers (a read command only reads: it writes no row).
+    assert cli(fleet, "db", "upgrade").returncode == 0
+    status = cli(fleet, "history", "--json")
     (operation,) = [
         o for o in json.loads(status.stdout)["operations"] if o["operation_id"] == operation_id
     ]

@@ -184,7 +184,8 @@ def test_config_check_prints_one_line_and_exits_2(
     assert "Traceback" not in result.stderr
 
 
-def test_config_check_shows_the_plan(tmp_path: Path) -> None:
+def test_config_check_shows_the_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DW_CHAT_URL", "json://127.0.0.1:9/hook")  # url_env must be set
     path = write(tmp_path, VALID)
     result = CliRunner().invoke(app, ["--config", str(path), "config", "check", "--json"])
     assert result.exit_code == 0, result.stderr

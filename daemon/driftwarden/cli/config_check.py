@@ -8,12 +8,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
+from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
 from driftwarden.config import Config, TargetConfig
 from driftwarden.drift.noise import Ignore, builtin_noise
 from driftwarden.engine import Engine
 from driftwarden.engine.errors import redact_url
+from driftwarden.errors import ConfigError
 from driftwarden.schedule import format_duration
+from driftwarden.service.preflight import Problem, preflight
 from driftwarden.service.runtime import install_plugins, store_url
 from driftwarden.statedir import StateDir
 from driftwarden.store.db import redact_db_url
@@ -107,10 +109,25 @@ def check_command(
     config = app_state(ctx).load()
     plan = describe(config)
     _install_plugins(config, plan)
+    problems = preflight(config)
+    plan["problems"] = [problem.to_dict() for problem in problems]
+    failed = any(problem.level == "error" for problem in problems)
     if as_json:
         print_json(plan)
+        _exit_if_failed(problems)
         return
-    stdout.print(f"[green]ok[/] {escape(plan['config'])} (sha256 {plan['sha256'][:12]})")
+    for problem in problems:
+        color = "bold red" if problem.level == "error" else "yellow"
+        hint = f" (hint: {escape(problem.hint)})" if problem.hint else ""
+        stderr.print(f"[{color}]{problem.level}:[/] {escape(problem.subject)}: "
+                     f"{escape(problem.message)}{hint}")  # fmt: skip
+    verdict = "[bold red]invalid[/]" if failed else "[green]ok[/]"
+    stdout.print(f"{verdict} {escape(plan['config'])} (sha256 {plan['sha256'][:12]})")
+    _print_plan(plan)
+    _exit_if_failed(problems)
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
     stdout.print(f"state directory: {escape(plan['state_dir'])}")
     stdout.print(f"backend: {escape(plan['backend_url'])}")
     stdout.print(f"audit store: {escape(plan['database_url'])}")
@@ -164,3 +181,8 @@ def check_command(
         )
     stdout.print()
     stdout.print(targets)
+
+
+def _exit_if_failed(problems: list[Problem]) -> None:
+    if any(problem.level == "error" for problem in problems):
+        raise typer.Exit(ConfigError.exit_code)

@@ -1,6 +1,6 @@
 """Notifications: what a message says (`render`, pure) and its delivery (`deliver`, apprise)."""
 
-from driftwarden.notify.deliver import Delivery, deliver, redact_url
+from driftwarden.notify.deliver import Delivery, deliver, redact_url, unusable
 from driftwarden.notify.render import (
     EVENT_DIGEST,
     EVENT_OF_TRANSITION,
@@ -28,4 +28,5 @@ __all__ = [
     "render_findings",
     "render_remediation",
     "render_test",
+    "unusable",
 ]

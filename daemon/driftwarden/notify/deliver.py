@@ -224,6 +224,22 @@ def _load_url(url: str, asset: apprise.AppriseAsset) -> apprise.NotifyBase | str
     return service
 
 
+def unusable(urls: Sequence[str], config_file: str | PathLike[str] | None = None) -> str | None:
+    """Why a target's URLs (or its apprise config file) cannot be used, redacted; None
+    when apprise loads them all. Offline: nothing is sent."""
+    asset = apprise.AppriseAsset()
+    _remember_secrets(urls)
+    for url in urls:
+        loaded = _load_url(url, asset)
+        if isinstance(loaded, str):
+            return loaded
+    if config_file is not None:
+        services = _load_config(config_file, asset)
+        if isinstance(services, str):
+            return services
+    return None
+
+
 def _load_config(
     path: str | PathLike[str], asset: apprise.AppriseAsset
 ) -> list[tuple[str, apprise.NotifyBase]] | str:

@@ -82,6 +82,7 @@ class Daemon:
         self.config_path = config_path
         self.notifier = notifier or Notifier.from_environment()
         self.config = load_config(config_path)
+        self.config.require_stacks()
         self.runtime = Runtime.open(self.config, actor=DAEMON_ACTOR, isolated=True)
         self._install_plugins()
         self.scheduler = schedule.Scheduler()
@@ -185,6 +186,7 @@ class Daemon:
         self.notifier.reloading()
         try:
             config = load_config(self.config_path)
+            config.require_stacks()
         except DriftwardenError as exc:
             logger.error(
                 "config reload failed; keeping the running config",

@@ -144,6 +144,35 @@ def open_store_read_only(url: str, audit_key: bytes) -> Store:
     return store
 
 
+def probe_store(url: str, *, timeout: float) -> str | None:
+    """Why the store cannot be reached now (one line, no password), or None. Creates
+    nothing: a SQLite file that does not exist yet is created by the first writer."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"{redact_db_url(url)} is not a database URL"
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or not Path(parsed.database).is_file():
+            return None
+        url = str(parsed)
+    elif "connect_timeout" not in parsed.query:
+        url = parsed.update_query_dict(
+            {"connect_timeout": str(max(1, round(timeout)))}
+        ).render_as_string(hide_password=False)
+    try:
+        _, engine = _create_engine(url, read_only=True)
+    except DriftwardenError as exc:
+        return str(exc)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except DBAPIError as exc:
+        return str(_connect_error(engine.url, exc))
+    finally:
+        engine.dispose()
+    return None
+
+
 def upgrade(store_or_url: Store | str) -> str:
     """Migrate the schema to the newest revision; returns that revision."""
     if isinstance(store_or_url, str):
