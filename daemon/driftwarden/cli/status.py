@@ -9,25 +9,9 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import iso, table
-from driftwarden.model import Check
+from driftwarden.model import Check, stack_state
 from driftwarden.service.runtime import Runtime
-from driftwarden.store.queries import StackSummary, stack_summaries
-
-
-def stack_state(summary: StackSummary) -> str:
-    """failed > drifted > changes_pending > in_sync, from each check's latest operation."""
-    latest = summary.latest.values()
-    if not latest:
-        return "never_scanned"
-    if any(op.status == "running" for op in latest):
-        return "running"
-    if any(op.status != "succeeded" for op in latest):
-        return "failed"
-    outcomes = {op.outcome for op in latest}
-    for state in ("drifted", "changes_pending"):
-        if state in outcomes:
-            return state
-    return "in_sync"
+from driftwarden.store.queries import stack_summaries
 
 
 @handle_errors
@@ -49,7 +33,7 @@ def status_command(
         rows.append(
             {
                 "stack": stack.name,
-                "state": stack_state(summary),
+                "state": stack_state((op.status, op.outcome) for op in summary.latest.values()),
                 "open_findings": summary.open_findings,
                 "last_scan": iso(last),
                 "next_scan": iso(config.schedule_of(stack).next_run(last, now)),

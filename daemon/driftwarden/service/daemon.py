@@ -31,7 +31,7 @@ import schedule
 
 from driftwarden.config import StackConfig, load_config
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, CheckStatus
+from driftwarden.model import Check, CheckStatus, StackState, stack_state
 from driftwarden.schedule import Schedule
 from driftwarden.sdnotify import Notifier
 from driftwarden.service.digest import queue_digest
@@ -69,10 +69,10 @@ class _SkipStreak:
 
 
 @dataclass
-class StackState:
+class _Tracked:
     """What the loop knows of a stack between scans."""
 
-    outcome: str = "unknown"  # in_sync | drifted | changes_pending | failed | unknown
+    state: StackState = StackState.NEVER_SCANNED  # as `status` shows it (model.stack_state)
     failures: int = 0
     retry_at: float | None = None  # monotonic
 
@@ -95,7 +95,7 @@ class Daemon:
         self._running: dict[str, Future[None]] = {}
         self._queue: list[_Queued] = []
         self._sequence = itertools.count()
-        self._states: dict[str, StackState] = {}
+        self._states: dict[str, _Tracked] = {}
         self._skips: dict[str, _SkipStreak] = {}
         self._claimer = f"daemon@{socket.gethostname()}:{os.getpid()}"
         self._last_status = ""
@@ -259,20 +259,16 @@ class Daemon:
                              "findings": result.findings},
         )  # fmt: skip
 
-    def _load_states(self) -> None:
+    def _load_states(self, names: Sequence[str] | None = None) -> None:
+        """Each stack's state from the store, by the rule `status` uses."""
+        wanted = list(names) if names is not None else [s.name for s in self.config.stacks]
         with self.runtime.store.read() as session:
-            summaries = stack_summaries(
-                session, [s.name for s in self.config.stacks], [c.value for c in Check]
-            )
-        for summary in summaries:
-            state = self._states.setdefault(summary.stack, StackState())
-            latest = summary.latest.values()
-            if any(op.status not in ("succeeded",) for op in latest):
-                state.outcome = "failed"
-            elif latest:
-                outcomes = {op.outcome for op in latest}
-                state.outcome = next(
-                    (o for o in ("drifted", "changes_pending") if o in outcomes), "in_sync"
+            summaries = stack_summaries(session, wanted, [c.value for c in Check])
+        with self._lock:
+            for summary in summaries:
+                tracked = self._states.setdefault(summary.stack, _Tracked())
+                tracked.state = stack_state(
+                    (op.status, op.outcome) for op in summary.latest.values()
                 )
 
     def _submit_due(self) -> None:
@@ -408,27 +404,25 @@ class Daemon:
     def _record_outcome(
         self, stack: StackConfig, *, failed: bool, results: Sequence[CheckResult] = ()
     ) -> None:
+        """Retry a failing stack with backoff; a stop is nobody's failure."""
         with self._lock:
-            state = self._states.setdefault(stack.name, StackState())
+            tracked = self._states.setdefault(stack.name, _Tracked())
+            if failed and any(r.error_kind == "cancelled" for r in results):
+                return  # shutting down: not the stack's fault
             if failed:
-                if any(r.error_kind == "cancelled" for r in results):
-                    return  # shutting down: not the stack's fault
-                state.failures += 1
-                state.outcome = "failed"
+                tracked.failures += 1
                 interval = self.config.schedule_of(stack).interval_seconds or 86400
-                delay = min(RETRY_BASE_SECONDS * 2 ** (state.failures - 1), interval)
-                state.retry_at = time.monotonic() + delay * random.uniform(0.9, 1.1)
+                delay = min(RETRY_BASE_SECONDS * 2 ** (tracked.failures - 1), interval)
+                tracked.retry_at = time.monotonic() + delay * random.uniform(0.9, 1.1)
                 logger.info(
                     "stack failing: retry scheduled",
-                    extra={"stack": stack.name, "failures": state.failures,
+                    extra={"stack": stack.name, "failures": tracked.failures,
                            "retry_in_s": round(delay)},
                 )  # fmt: skip
             else:
-                state.failures, state.retry_at = 0, None
-                statuses = {r.status.value for r in results}
-                state.outcome = next(
-                    (o for o in ("drifted", "changes_pending") if o in statuses), "in_sync"
-                )
+                tracked.failures, tracked.retry_at = 0, None
+        with contextlib.suppress(DriftwardenError):
+            self._load_states([stack.name])
 
     def _retry_failed(self, now: float) -> None:
         with self._lock:
@@ -472,7 +466,7 @@ class Daemon:
     def _publish_status(self) -> None:
         running = self.running()
         with self._lock:
-            outcomes = [s.outcome for s in self._states.values()]
+            states = [tracked.state for tracked in self._states.values()]
         jobs = [job for job in self.scheduler.get_jobs() if job.next_run is not None]
         next_job = min(jobs, key=lambda job: job.next_run, default=None)  # type: ignore[arg-type, return-value]
         upcoming = ""
@@ -481,8 +475,9 @@ class Daemon:
             upcoming = f"; next: {tag} at {next_job.next_run:%H:%M:%S}"
         status = (
             f"{len(self.config.stacks)} stacks, {len(running)} running, "
-            f"{outcomes.count('drifted')} drifted, {outcomes.count('changes_pending')} pending, "
-            f"{outcomes.count('failed')} failing{upcoming}"
+            f"{states.count(StackState.DRIFTED)} drifted, "
+            f"{states.count(StackState.CHANGES_PENDING)} pending, "
+            f"{states.count(StackState.FAILED)} failing{upcoming}"
         )
         if status != self._last_status:
             self.notifier.status(status)
