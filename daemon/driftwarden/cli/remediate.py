@@ -13,7 +13,7 @@ from driftwarden.cli._context import app_state, handle_errors, print_json, stdou
 from driftwarden.cli._format import resource_name, short_value, table
 from driftwarden.errors import UsageError
 from driftwarden.service.notifications import deliver_due
-from driftwarden.service.remediate import PLAN_OF, Remediation, judge, remediate
+from driftwarden.service.remediate import GUARANTEE_OF, PLAN_OF, Remediation, judge, remediate
 from driftwarden.service.runtime import Runtime
 
 
@@ -31,6 +31,7 @@ def describe(result: Remediation) -> dict[str, object]:
         "apply_operation_id": result.apply_operation_id,
         "verification": result.verification.to_dict() if result.verification else None,
         "remaining": result.remaining,
+        "guarantee": GUARANTEE_OF[result.mode],
         "error": result.error,
     }  # fmt: skip
 
@@ -45,6 +46,9 @@ def show_plan(result: Remediation) -> None:
                          f"{short_value(prop.expected, prop.secret)} → "
                          f"{short_value(prop.actual, prop.secret)}"))  # fmt: skip
     stdout.print(f"plan ({result.mode}) for {escape(result.stack)}:")
+    if result.mode == "refresh":
+        stdout.print("refresh accepts whatever is live when it runs, which can differ from "
+                     "this preview; `--mode up` applies exactly the plan shown")  # fmt: skip
     stdout.print(table(("resource", "change", "property", "before → after"), rows))
     if result.verdict.allowed:
         stdout.print("[green]guardrails: allowed[/]")
@@ -70,6 +74,7 @@ def remediate_command(
     runtime = Runtime.open(config)
     runtime.install_plugins()  # fails fast without an engine
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    confirm = None
     if not dry_run and not yes:
         if not interactive:
             raise UsageError(
@@ -77,23 +82,20 @@ def remediate_command(
                 hint=f"review with `driftwarden remediate {name} --mode {mode.value} --dry-run`, "
                 "then add --yes",
             )
-        preview = remediate(runtime, stack, mode.value, actor=runtime.actor, trigger="cli",
-                            approved=False, dry_run=True)  # fmt: skip
-        show_plan(preview)
-        if not preview.plan:
-            stdout.print(f"status: {preview.status}")
-            raise typer.Exit(0 if preview.status == "nothing_to_do" else 1)
-        if not preview.verdict.allowed:
-            raise typer.Exit(1)
-        if not typer.confirm(f"apply this {mode.value} to {name}?", default=False):
-            raise typer.Exit(1)
+
+        def confirm(planned: Remediation) -> bool:
+            """The user approves the plan that will be applied, not a second one."""
+            show_plan(planned)
+            return typer.confirm(f"apply this {mode.value} to {name}?", default=False)
+
     result = remediate(runtime, stack, mode.value, actor=runtime.actor, trigger="cli",
-                       approved=True, dry_run=dry_run)  # fmt: skip
+                       approved=True, dry_run=dry_run, confirm=confirm)  # fmt: skip
     deliver_due(runtime.store, config, runtime.actor)
     if as_json:
         print_json(describe(result))
     else:
-        show_plan(result)
+        if confirm is None or result.status != "declined":
+            show_plan(result)
         stdout.print(
             f"status: {result.status}" + (f" ({escape(result.error)})" if result.error else "")
         )

@@ -21,6 +21,7 @@ class EngineErrorKind(StrEnum):
     LOCKED = "locked"
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
+    PLAN_CHANGED = "plan_changed"
     ENGINE_ERROR = "engine_error"
 
 
@@ -51,6 +52,10 @@ _MISSING_PLUGIN = re.compile(
 )
 _FIELD_CONFLICT = re.compile(r"Server-Side Apply field conflict|had an apply conflict")
 _LOCKED = re.compile(r"the stack is currently locked|conflict: another update", re.IGNORECASE)
+# "resource urn:…::readme violates plan: properties changed: =~content[{<the value>}]"
+_VIOLATES_PLAN = re.compile(r"resource (\S+) violates plan: ([^\n]*)")
+# A changed property in that message: "=~content[", "+-tags[" (the value follows; never kept).
+_PLAN_PROPERTY = re.compile(r"(?:^|\s)[=~+\-]+([A-Za-z_][\w.-]*)\[")
 
 
 def classify_failure(
@@ -62,6 +67,14 @@ def classify_failure(
             EngineErrorKind.PROGRAM_ERROR,
             f"the Pulumi program failed: {reason}",
             hint="fix the program (run `pulumi preview` in the project directory for details)",
+        )
+    # Before the text matches below: the engine's message quotes the new values.
+    if violation := plan_violation(output, events):
+        return EngineError(
+            EngineErrorKind.PLAN_CHANGED,
+            f"the infrastructure changed since the plan was made: {violation}; "
+            "the engine refused to go beyond the plan",
+            hint="review the new plan (`driftwarden remediate NAME --mode up --dry-run`)",
         )
     if missing := _MISSING_PLUGIN.search(output):
         kind, name, version = missing.groups()
@@ -101,6 +114,24 @@ def classify_failure(
             'env = { PULUMI_K8S_ENABLE_PATCH_FORCE = "true" } on the stack'
         )
     return EngineError(EngineErrorKind.ENGINE_ERROR, f"pulumi failed: {reason}", hint=hint)
+
+
+def plan_violation(output: str, events: Iterable[Mapping[str, Any]]) -> str | None:
+    """`readme: content changed` when `up --plan` met a step its plan does not hold. The
+    engine's message carries the new values: only the resource and property names are
+    kept."""
+    texts = [output] + [
+        str(event["diagnosticEvent"].get("message", ""))
+        for event in events
+        if isinstance(event.get("diagnosticEvent"), Mapping)
+    ]
+    for text in texts:
+        if match := _VIOLATES_PLAN.search(text):
+            name = match.group(1).rsplit("::", 1)[-1]
+            properties = sorted(set(_PLAN_PROPERTY.findall(match.group(2))))
+            changed = ", ".join(properties) if properties else "its planned step"
+            return f"{name}: {changed} changed"
+    return None
 
 
 def program_error_reason(events: Iterable[Mapping[str, Any]]) -> str | None:

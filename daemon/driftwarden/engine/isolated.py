@@ -49,6 +49,7 @@ def _worker(
     action: Action,
     run_token: str,
     parent_pid: int,
+    plan_file: Path | None,
 ) -> None:
     os.setsid()  # our own process group: the pulumi CLI joins it and gets the interrupt
     os.environ[ENGINE_RUN_VARIABLE] = run_token
@@ -68,7 +69,7 @@ def _worker(
 
     try:
         engine = Engine(pulumi_bin)
-        run = engine.run(target, action, progress)
+        run = engine.run(target, action, progress, plan_file=plan_file)
         _reply(conn, run_token, ("done", run))
     except EngineError as exc:
         _reply(conn, run_token, ("error", (exc.kind.value, exc.message, exc.hint)))
@@ -117,12 +118,13 @@ class IsolatedEngine:
         *,
         timeout: float,
         cancel: threading.Event | None = None,
+        plan_file: Path | None = None,
     ) -> CheckRun:
         parent, child = self._context.Pipe(duplex=False)
         run_token = secrets.token_hex(8)
         process = self._context.Process(
             target=_worker,
-            args=(child, self.pulumi_bin, target, action, run_token, os.getpid()),
+            args=(child, self.pulumi_bin, target, action, run_token, os.getpid(), plan_file),
             daemon=False,
         )
         process.start()

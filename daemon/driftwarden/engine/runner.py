@@ -142,8 +142,16 @@ class Engine:
         self.version = str(self.command.version)
 
     def run(
-        self, target: EngineTarget, action: Action, progress: Progress | None = None
+        self,
+        target: EngineTarget,
+        action: Action,
+        progress: Progress | None = None,
+        *,
+        plan_file: Path | None = None,
     ) -> CheckRun:
+        """One engine run. With `plan_file`, PLAN_UP saves its update plan there
+        (`preview --save-plan`) and UP applies exactly that plan (`up --plan`): the engine
+        refuses a step the plan does not contain ("violates plan")."""
         if not target.passphrase_file.is_file():
             raise EngineError(
                 EngineErrorKind.PASSPHRASE,
@@ -175,11 +183,11 @@ class Engine:
             elif action is Action.CODE:
                 stack.preview(**quiet)
             elif action is Action.PLAN_UP:
-                stack.preview(refresh=True, **quiet)
+                stack.preview(refresh=True, plan=_plan_path(plan_file), **quiet)
             elif action is Action.REFRESH:
                 stack.refresh(show_secrets=False, **quiet)
             else:
-                stack.up(refresh=True, show_secrets=False, **quiet)
+                stack.up(refresh=True, show_secrets=False, plan=_plan_path(plan_file), **quiet)
         except StackNotFoundError:
             raise self._not_deployed(target) from None
         except CommandError as exc:
@@ -272,6 +280,10 @@ class Engine:
             hint=f"run `pulumi up --stack {target.stack}` in {target.project_dir} first, "
             "or fix `stack`/`backend_url`",
         )
+
+
+def _plan_path(plan_file: Path | None) -> str | None:
+    return None if plan_file is None else str(plan_file)
 
 
 def project_settings(project_dir: Path) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlmodel import col, select
 
@@ -72,7 +74,8 @@ def judge(plan: Sequence[ResourceChange], policy: RemediationPolicy) -> Verdict:
 class Remediation:
     stack: str
     mode: str
-    # nothing_to_do | dry_run | refused | needs_approval | succeeded | incomplete | failed
+    # nothing_to_do | dry_run | refused | needs_approval | declined | succeeded | incomplete
+    # | failed
     status: str
     plan: list[ResourceChange] = field(default_factory=list)
     verdict: Verdict = Verdict(True)
@@ -87,6 +90,15 @@ class Remediation:
         return f"driftwarden remediate {self.stack} --mode {self.mode} --yes"
 
 
+# What each mode guarantees between the plan shown and what is applied.
+GUARANTEE_OF = {
+    # `up --plan`: the engine applies the saved plan's steps and refuses any other.
+    "up": "exact_plan",
+    # `refresh` has no plan to hold it to: it accepts whatever is live when it runs.
+    "refresh": "live_at_apply",
+}
+
+
 def remediate(
     runtime: Runtime,
     stack: StackConfig,
@@ -97,22 +109,48 @@ def remediate(
     approved: bool,
     dry_run: bool = False,
     cancel: threading.Event | None = None,
+    confirm: Callable[[Remediation], bool] | None = None,
 ) -> Remediation:
-    """Plan, judge, and (approved and allowed) act and verify. Records every step."""
+    """Plan once, judge that plan, and (approved, allowed and, with `confirm`, confirmed
+    by whoever saw it) apply exactly it, then verify. Records every step.
+
+    In `up` mode the plan is Pulumi's update plan (`preview --save-plan`), applied with
+    `up --plan`: if the world changed since, the engine refuses and nothing beyond the
+    plan is done. The plan file lives in the state directory and is deleted at the end.
+    """
+    plan_file = runtime.plan_dir / f"{secrets.token_hex(8)}.json" if mode == "up" else None
+    try:
+        return _plan_and_apply(runtime, stack, mode, actor, trigger, approved=approved,
+                               dry_run=dry_run, cancel=cancel, confirm=confirm,
+                               plan_file=plan_file)  # fmt: skip
+    finally:
+        if plan_file is not None:
+            plan_file.unlink(missing_ok=True)
+
+
+def _plan_and_apply(
+    runtime: Runtime, stack: StackConfig, mode: str, actor: str, trigger: str, *,
+    approved: bool, dry_run: bool, cancel: threading.Event | None,
+    confirm: Callable[[Remediation], bool] | None, plan_file: Path | None,
+) -> Remediation:  # fmt: skip
     policy = runtime.config.remediation_of(stack)
     result = Remediation(stack.name, mode, "failed")
-    plan_op, run, error = _engine_step(runtime, stack, PLAN_OF[mode], trigger, actor, cancel)
+    plan_op, run, error = _engine_step(runtime, stack, PLAN_OF[mode], trigger, actor, cancel,
+                                       plan_file)  # fmt: skip
     result.plan_operation_id = plan_op
     if run is None:
         result.error = error
         _announce(runtime, stack, result, actor, "remediation.failed",
                   f"remediation ({mode}) failed: could not plan", [error or "?"])  # fmt: skip
         return result
+    if plan_file is not None and plan_file.exists():
+        plan_file.chmod(0o600)
     result.plan = extract_changes(run.events, stack.sensitive_paths)
     result.verdict = judge(result.plan, policy)
     _audit(runtime, actor, "remediation.planned", stack.name, plan_op, {
         "mode": mode, "resources": [c.urn for c in result.plan],
         "allowed": result.verdict.allowed, "reasons": list(result.verdict.reasons),
+        "guarantee": GUARANTEE_OF[mode],
     })  # fmt: skip
     if not result.plan:
         # The engine would change nothing; drift it cannot see may still be there (the
@@ -137,9 +175,14 @@ def remediate(
             _announce(runtime, stack, result, actor, "remediation.needs_approval", headline,
                       lines, command=result.command)  # fmt: skip
         return result
+    if confirm is not None and not confirm(result):
+        result.status = "declined"
+        _audit(runtime, actor, "remediation.declined", stack.name, plan_op, {"mode": mode})
+        return result
     if approved and trigger == "cli":
         _audit(runtime, actor, "remediation.approved", stack.name, plan_op, {"mode": mode})
-    apply_op, applied, error = _engine_step(runtime, stack, APPLY_OF[mode], trigger, actor, cancel)
+    apply_op, applied, error = _engine_step(runtime, stack, APPLY_OF[mode], trigger, actor,
+                                            cancel, plan_file)  # fmt: skip
     result.apply_operation_id = apply_op
     if applied is None:
         result.error = error
@@ -248,6 +291,7 @@ def _engine_step(
     trigger: str,
     actor: str,
     cancel: threading.Event | None,
+    plan_file: Path | None = None,
 ) -> tuple[str, CheckRun | None, str | None]:
     """One recorded engine run (plan or apply) under the stack's lock."""
     started = datetime.now(UTC)
@@ -258,7 +302,7 @@ def _engine_step(
                 operation_id, stack.name, project_name(stack.project_dir), stack.stack,
                 action.value, trigger, actor, started))  # fmt: skip
         try:
-            run = runtime.run_engine(stack, action, None, cancel)
+            run = runtime.run_engine(stack, action, None, cancel, plan_file)
         except DriftwardenError as exc:
             kind = exc.kind.value if isinstance(exc, EngineError) else "error"
             with runtime.store.write() as session:

@@ -114,13 +114,23 @@ class Runtime:
         action: Action,
         progress: Progress | None,
         cancel: threading.Event | None,
+        plan_file: Path | None = None,
     ) -> CheckRun:
         target = engine_target(stack, self.state)
         if self.isolated:
+            timeout = self.config.timeout_of(stack)
             return self.isolated_engine.run(
-                target, action, progress, timeout=self.config.timeout_of(stack), cancel=cancel
+                target, action, progress, timeout=timeout, cancel=cancel, plan_file=plan_file
             )
-        return self.engine.run(target, action, progress)
+        return self.engine.run(target, action, progress, plan_file=plan_file)
+
+    @property
+    def plan_dir(self) -> Path:
+        """Update plans between a remediation's preview and its apply (0700; each plan is
+        0600 and deleted once the remediation ends)."""
+        path = self.state.root / "plans"
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
 
     def install_plugins(self) -> list[tuple[Plugin, bool]]:
         """Install `[[plugins]]` (see `install_plugins`). Locates the engine first: without
