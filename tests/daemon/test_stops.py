@@ -46,6 +46,13 @@ def start_driver(
         )  # fmt: skip
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:  # gone
+        return ""
+
+
 def tree(mark: str) -> list[int]:
     return processes_marked(TREE_MARK, mark)
 
@@ -154,3 +161,30 @@ def test_a_notify_socket_nobody_drains_does_not_hang_the_daemon(
             assert daemon.wait(timeout=60) == 0
         finally:
             daemon.kill()
+
+
+def test_a_history_read_that_hangs_is_stopped_like_a_check(fleet: Fleet) -> None:
+    """`pulumi stack history` blocks on a history file that is a FIFO (seen: forever).
+    The read runs isolated, under the stack's timeout and the shutdown, like a check."""
+    fleet.add("stuck", checks=("drift",), schedule="every 1h", timeout="20s")
+    history = fleet.state_dir / "backend" / ".pulumi" / "history" / "local-demo" / "dev"
+    os.mkfifo(history / "dev-9999999999999999999.history.json")
+    mark = uuid.uuid4().hex
+    daemon = Daemon(fleet, {TREE_MARK: mark})
+    try:
+        # The read times out, the check goes on and succeeds.
+        wait_for(lambda: by_stack(operations(fleet), "stuck", status="succeeded"), 120,
+                 "the drift check after the history read timed out")  # fmt: skip
+        warnings = [line for line in daemon.lines()
+                    if line.get("message") == "cannot read the stack's history"]  # fmt: skip
+        assert warnings, daemon.log.read_text()
+        assert "history read ran longer than its timeout (20s)" in warnings[0]["error"]
+        # A shutdown during the read stops it at once.
+        fleet.cli("trigger", "stuck")
+        wait_for(lambda: any("history" in cmdline(p) for p in tree(mark)), 60,
+                 "the next history read")  # fmt: skip
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+        wait_for(lambda: not tree(mark), 30, f"the engine tree to end (left: {tree(mark)})")
+    finally:
+        daemon.kill()

@@ -19,9 +19,11 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 from driftwarden.engine.errors import EngineError, EngineErrorKind
@@ -31,6 +33,7 @@ from driftwarden.engine.runner import (
     Engine,
     EngineTarget,
     Progress,
+    StackUpdate,
     project_name,
 )
 from driftwarden.processes import kill_marked, pid_alive
@@ -42,14 +45,28 @@ _POLL_SECONDS = 0.2
 ENGINE_RUN_VARIABLE = "DRIFTWARDEN_ENGINE_RUN"
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One engine call for the worker: a run (check, plan, apply) or a read."""
+
+    call: Literal["run", "history", "modified_times"]
+    action: Action | None = None
+    plan_file: Path | None = None
+
+    @property
+    def what(self) -> str:  # for messages: "the check ran longer than its timeout"
+        return {"run": "check", "history": "history read", "modified_times": "state read"}[
+            self.call
+        ]
+
+
 def _worker(
     conn: Connection,
     pulumi_bin: Path | None,
     target: EngineTarget,
-    action: Action,
+    request: _Request,
     run_token: str,
     parent_pid: int,
-    plan_file: Path | None,
 ) -> None:
     os.setsid()  # our own process group: the pulumi CLI joins it and gets the interrupt
     os.environ[ENGINE_RUN_VARIABLE] = run_token
@@ -69,8 +86,15 @@ def _worker(
 
     try:
         engine = Engine(pulumi_bin)
-        run = engine.run(target, action, progress, plan_file=plan_file)
-        _reply(conn, run_token, ("done", run))
+        result: object
+        if request.call == "history":
+            result = engine.history(target)
+        elif request.call == "modified_times":
+            result = engine.modified_times(target)
+        else:
+            assert request.action is not None
+            result = engine.run(target, request.action, progress, plan_file=request.plan_file)
+        _reply(conn, run_token, ("done", result))
     except EngineError as exc:
         _reply(conn, run_token, ("error", (exc.kind.value, exc.message, exc.hint)))
     except KeyboardInterrupt:
@@ -120,11 +144,40 @@ class IsolatedEngine:
         cancel: threading.Event | None = None,
         plan_file: Path | None = None,
     ) -> CheckRun:
+        run: CheckRun = self._call(target, _Request("run", action, plan_file), progress,
+                                   timeout=timeout, cancel=cancel)  # fmt: skip
+        return run
+
+    def history(
+        self, target: EngineTarget, *, timeout: float, cancel: threading.Event | None = None
+    ) -> list[StackUpdate]:
+        """`Engine.history`, isolated: a backend that hangs is stopped like a check."""
+        updates: list[StackUpdate] = self._call(target, _Request("history"), None,
+                                                timeout=timeout, cancel=cancel)  # fmt: skip
+        return updates
+
+    def modified_times(
+        self, target: EngineTarget, *, timeout: float, cancel: threading.Event | None = None
+    ) -> dict[str, datetime]:
+        """`Engine.modified_times` (a state export), isolated."""
+        times: dict[str, datetime] = self._call(target, _Request("modified_times"), None,
+                                                timeout=timeout, cancel=cancel)  # fmt: skip
+        return times
+
+    def _call(
+        self,
+        target: EngineTarget,
+        request: _Request,
+        progress: Progress | None,
+        *,
+        timeout: float,
+        cancel: threading.Event | None,
+    ) -> Any:
         parent, child = self._context.Pipe(duplex=False)
         run_token = secrets.token_hex(8)
         process = self._context.Process(
             target=_worker,
-            args=(child, self.pulumi_bin, target, action, run_token, os.getpid(), plan_file),
+            args=(child, self.pulumi_bin, target, request, run_token, os.getpid()),
             daemon=False,
         )
         process.start()
@@ -142,8 +195,7 @@ class IsolatedEngine:
                             progress(str(payload))
                         continue
                     if kind == "done":
-                        result: CheckRun = payload
-                        return result
+                        return payload
                     error_kind, message, hint = payload
                     if cancel is not None and cancel.is_set():
                         raise _stopped()  # the engine failed because it was being stopped
@@ -157,8 +209,9 @@ class IsolatedEngine:
                     self._stop(process, target, run_token)
                     raise EngineError(
                         EngineErrorKind.TIMED_OUT,
-                        f"the check ran longer than its timeout ({timeout:.0f}s) and was stopped",
-                        hint="raise the stack's `timeout`, or find what makes the program slow",
+                        f"the {request.what} ran longer than its timeout ({timeout:.0f}s) "
+                        "and was stopped",
+                        hint="raise the stack's `timeout`, or find what makes the engine slow",
                     )
             process.join(timeout=5)
             if (cancel is not None and cancel.is_set()) or process.exitcode in _STOP_EXITS:

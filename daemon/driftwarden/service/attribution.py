@@ -12,6 +12,7 @@ Pending code changes: the newest git commit touching the project directory.
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from driftwarden.config import StackConfig
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, ResourceChange
 from driftwarden.service.logs import logger
-from driftwarden.service.runtime import Runtime, engine_target
+from driftwarden.service.runtime import Runtime
 from driftwarden.store.findings import observations
 from driftwarden.store.models import AuditEvent, Operation
 from driftwarden.store.queries import open_attributions
@@ -33,7 +34,7 @@ _SLACK = timedelta(seconds=2)  # the history's times have second precision
 
 def attribute(
     runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
-    *, before: datetime,
+    *, before: datetime, cancel: threading.Event | None = None,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Attribution per resource URN of a check's changes.
 
@@ -53,12 +54,12 @@ def attribute(
                 result[change.urn] = stored
         else:
             fresh.append(change)
-    return result | _attribute_new(runtime, stack, check, fresh, before=before)
+    return result | _attribute_new(runtime, stack, check, fresh, before=before, cancel=cancel)
 
 
 def _attribute_new(
     runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
-    *, before: datetime,
+    *, before: datetime, cancel: threading.Event | None,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     if not changes:
         return {}
@@ -69,7 +70,7 @@ def _attribute_new(
     if not updates:
         return {change.urn: OUT_OF_BAND for change in changes}
     try:
-        modified = runtime.engine.modified_times(engine_target(stack, runtime.state))
+        modified = runtime.modified_times(stack, cancel)
     except DriftwardenError as exc:
         logger.warning("cannot read the state for attribution",
                        extra={"stack": stack.name, "error": str(exc)})  # fmt: skip

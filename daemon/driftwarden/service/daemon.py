@@ -367,7 +367,7 @@ class Daemon:
             return  # removed by a reload since it was queued
         selected = [Check(c) for c in checks] if checks else list(stack.checks)
         results: list[CheckResult] = []
-        ingest_history(self.runtime, stack)
+        ingest_history(self.runtime, stack, self.stopping)
         try:
             for check in selected:
                 if self.stopping.is_set():
@@ -388,7 +388,7 @@ class Daemon:
         def ingest() -> None:
             for stack in self.config.stacks:
                 if not self.stopping.is_set():
-                    ingest_history(self.runtime, stack)
+                    ingest_history(self.runtime, stack, self.stopping)
 
         threading.Thread(target=ingest, name="history", daemon=True).start()
 

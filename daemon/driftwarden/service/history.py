@@ -3,17 +3,22 @@ chain: who changed what, when, with what result, even outside driftwarden."""
 
 from __future__ import annotations
 
+import threading
+
 from driftwarden.config import StackConfig
 from driftwarden.errors import DriftwardenError
 from driftwarden.service.logs import logger
-from driftwarden.service.runtime import Runtime, engine_target
+from driftwarden.service.runtime import Runtime
 from driftwarden.store.updates import record_updates
 
 
-def ingest_history(runtime: Runtime, stack: StackConfig) -> int:
-    """Record the stack's updates not recorded yet; never fails the caller (logs instead)."""
+def ingest_history(
+    runtime: Runtime, stack: StackConfig, cancel: threading.Event | None = None
+) -> int:
+    """Record the stack's updates not recorded yet; never fails the caller (logs instead).
+    In the daemon the read runs isolated, under the stack's timeout and the shutdown."""
     try:
-        updates = runtime.engine.history(engine_target(stack, runtime.state))
+        updates = runtime.history(stack, cancel)
     except DriftwardenError as exc:
         logger.warning("cannot read the stack's history", extra={"stack": stack.name,
                                                                   "error": str(exc)})  # fmt: skip

@@ -13,6 +13,7 @@ import getpass
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from driftwarden.config import Config, StackConfig
 from driftwarden.engine import Action, CheckRun, Engine, EngineTarget
 from driftwarden.engine.isolated import IsolatedEngine
 from driftwarden.engine.plugins import Plugin, install_plugin
-from driftwarden.engine.runner import Progress
+from driftwarden.engine.runner import Progress, StackUpdate
 from driftwarden.statedir import StateDir
 from driftwarden.store.audit import load_audit_key
 from driftwarden.store.db import Store, default_store_url, open_store, open_store_read_only
@@ -123,6 +124,24 @@ class Runtime:
                 target, action, progress, timeout=timeout, cancel=cancel, plan_file=plan_file
             )
         return self.engine.run(target, action, progress, plan_file=plan_file)
+
+    def history(self, stack: StackConfig, cancel: threading.Event | None) -> list[StackUpdate]:
+        """The stack's update history, under the same isolation and timeout as a check."""
+        target = engine_target(stack, self.state)
+        if self.isolated:
+            timeout = self.config.timeout_of(stack)
+            return self.isolated_engine.history(target, timeout=timeout, cancel=cancel)
+        return self.engine.history(target)
+
+    def modified_times(
+        self, stack: StackConfig, cancel: threading.Event | None
+    ) -> dict[str, datetime]:
+        """When each resource was last written (a state export), isolated like a check."""
+        target = engine_target(stack, self.state)
+        if self.isolated:
+            timeout = self.config.timeout_of(stack)
+            return self.isolated_engine.modified_times(target, timeout=timeout, cancel=cancel)
+        return self.engine.modified_times(target)
 
     @property
     def plan_dir(self) -> Path:

@@ -201,7 +201,7 @@ def _run_locked(
     result.cli_version = run.cli_version
     try:
         result.attributions = attribute(
-            runtime, stack, check, result.changes, before=result.started_at
+            runtime, stack, check, result.changes, before=result.started_at, cancel=cancel
         )
     except DriftwardenError as exc:  # attribution informs; it never fails a check
         logger.warning("attribution failed", extra={"stack": stack.name, "error": str(exc)})
