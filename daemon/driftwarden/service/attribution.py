@@ -17,16 +17,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
-
 from driftwarden.config import StackConfig
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, ResourceChange
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.findings import observations
-from driftwarden.store.models import AuditEvent, Operation
+from driftwarden.store.operations import last_in_sync_before
 from driftwarden.store.queries import open_attributions
+from driftwarden.store.updates import stack_update_events
 
 OUT_OF_BAND: dict[str, Any] = {"kind": "out_of_band"}
 _SLACK = timedelta(seconds=2)  # the history's times have second precision
@@ -94,21 +93,8 @@ def _attribute_new(
 
 def _updates_since_in_sync(runtime: Runtime, stack: str, before: datetime) -> list[dict[str, Any]]:
     with runtime.store.read() as session:
-        last_in_sync = session.exec(
-            select(Operation.started_at)
-            .where(
-                Operation.stack == stack, Operation.kind == Check.DRIFT.value,
-                Operation.status == "succeeded", Operation.outcome == "in_sync",
-                col(Operation.started_at) < before,
-            )
-            .order_by(col(Operation.started_at).desc())
-            .limit(1)
-        ).first()  # fmt: skip
-        events = session.exec(
-            select(AuditEvent)
-            .where(AuditEvent.stack == stack, col(AuditEvent.action).like("stack.%"))
-            .order_by(col(AuditEvent.seq))
-        ).all()
+        last_in_sync = last_in_sync_before(session, stack, Check.DRIFT.value, before)
+        events = stack_update_events(session, stack)
     updates = [
         {**event.details, "actor": event.actor, "seq": event.seq}
         for event in events

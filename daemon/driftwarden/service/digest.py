@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlmodel import Session
-
 from driftwarden.config import Config, TargetConfig
 from driftwarden.notify import DigestStack, Message, render_digest
+from driftwarden.store import Session
 from driftwarden.store.db import Store
 from driftwarden.store.findings import transition_of
 from driftwarden.store.models import utcnow

@@ -16,8 +16,6 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sqlmodel import Session
-
 from driftwarden.config import Config, StackConfig, TargetConfig
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import FindingTransition
@@ -31,6 +29,7 @@ from driftwarden.notify import (
     render_findings,
 )
 from driftwarden.service.logs import logger
+from driftwarden.store import Session
 from driftwarden.store.db import Store
 from driftwarden.store.models import Notification
 from driftwarden.store.outbox import claim, due, enqueue, record_attempt

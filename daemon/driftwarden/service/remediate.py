@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlmodel import col, select
-
 from driftwarden.config import RemediationPolicy, StackConfig
 from driftwarden.drift import extract_changes
 from driftwarden.engine import Action, CheckRun, EngineError, project_name
@@ -29,7 +27,7 @@ from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.scan import CheckResult, new_operation_id, run_check
-from driftwarden.store.models import Finding
+from driftwarden.store.findings import request_approval
 from driftwarden.store.operations import OperationStart, finish_operation, start_operation
 from driftwarden.store.outbox import enqueue
 from driftwarden.store.queries import recent_outcomes
@@ -322,25 +320,10 @@ def _request_approval(
     runtime: Runtime, stack: StackConfig, operation_id: str, actor: str, mode: str
 ) -> bool:
     """Mark the open drift findings `needs approval`; True the first time (notify once)."""
-    now = datetime.now(UTC)
     with runtime.store.write() as session:
-        findings = session.exec(
-            select(Finding).where(
-                Finding.stack == stack.name, Finding.check == Check.DRIFT.value,
-                col(Finding.resolved_at).is_(None),
-            )
-        ).all()  # fmt: skip
-        fresh = [f for f in findings if f.approval_requested_at is None]
-        for finding in fresh:
-            finding.approval_requested_at = now
-            session.add(finding)
-        if fresh:
-            runtime.store.audit.append(
-                session, actor=actor, action="remediation.needs_approval", stack=stack.name,
-                operation_id=operation_id, outcome="needs_approval",
-                details={"mode": mode, "findings": [f.id for f in fresh]},
-            )  # fmt: skip
-    return bool(fresh)
+        marked = request_approval(session, runtime.store.audit, stack.name, Check.DRIFT.value,
+                                  operation_id=operation_id, actor=actor, mode=mode)  # fmt: skip
+    return bool(marked)
 
 
 def _audit(

@@ -17,17 +17,14 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
-from sqlmodel import col, select
-
 from driftwarden.config import Config, StackConfig
 from driftwarden.engine import Action, CheckRun, Engine, EngineTarget
 from driftwarden.engine.isolated import IsolatedEngine
 from driftwarden.engine.plugins import Plugin, install_plugin
 from driftwarden.engine.runner import Progress, StackUpdate
 from driftwarden.statedir import StateDir
-from driftwarden.store.audit import load_audit_key
+from driftwarden.store.audit import load_audit_key, record_config
 from driftwarden.store.db import Store, default_store_url, open_store, open_store_read_only
-from driftwarden.store.models import AuditEvent
 from driftwarden.store.operations import recover_interrupted
 
 DAEMON_ACTOR = "daemon"
@@ -164,17 +161,5 @@ class Runtime:
     def record_config(self) -> None:
         """Audit `config.loaded` with the file's hash, when it differs from the last one."""
         with self.store.write() as session:
-            last = session.exec(
-                select(AuditEvent)
-                .where(AuditEvent.action == "config.loaded")
-                .order_by(col(AuditEvent.seq).desc())
-                .limit(1)
-            ).first()
-            source = str(self.config.source)
-            if last is None or last.details != {"path": source, "sha256": self.config.digest}:
-                self.store.audit.append(
-                    session,
-                    actor=self.actor,
-                    action="config.loaded",
-                    details={"path": source, "sha256": self.config.digest},
-                )
+            record_config(session, self.store.audit, actor=self.actor,
+                          path=str(self.config.source), sha256=self.config.digest)  # fmt: skip

@@ -1,0 +1,8 @@
+"""The audit store: the only package that knows SQL (CI's import contract checks it).
+
+Callers get a `Store` (`db.open_store`), run transactions with `store.read()` and
+`store.write()`, and pass the `Session` they get to this package's functions."""
+
+from sqlmodel import Session
+
+__all__ = ["Session"]

@@ -494,3 +494,20 @@ def _check_head(
             detail=f"event {seq}'s hash differs from the head recorded earlier",
         )
     return report
+
+
+def record_config(
+    session: Session, audit: AuditChain, *, actor: str, path: str, sha256: str
+) -> bool:
+    """Append `config.loaded` unless the last one recorded this same file and hash."""
+    details = {"path": path, "sha256": sha256}
+    last = session.execute(
+        select(AuditEvent.details)
+        .where(AuditEvent.action == "config.loaded")  # type: ignore[arg-type]
+        .order_by(_EVENTS.c.seq.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if last == details:
+        return False
+    audit.append(session, actor=actor, action="config.loaded", details=details)
+    return True

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from driftwarden.model import FindingTransition, ResourceChange, TransitionKind
 from driftwarden.rules import Assessment
 from driftwarden.store.audit import AuditChain
-from driftwarden.store.models import Finding
+from driftwarden.store.models import Finding, utcnow
 
 
 @dataclass(frozen=True)
@@ -144,3 +144,28 @@ def transition_of(
         severity=finding.severity, rule=finding.rule,
         attribution=finding.attribution,
     )  # fmt: skip
+
+
+def request_approval(
+    session: Session, audit: AuditChain, stack: str, check: str, *, operation_id: str,
+    actor: str, mode: str,
+) -> list[str]:  # fmt: skip
+    """Mark the stack's open findings of `check` as waiting for approval; the ids marked
+    now (none when all were marked before), audited as `remediation.needs_approval`."""
+    findings = session.exec(
+        select(Finding).where(
+            Finding.stack == stack, Finding.check == check, col(Finding.resolved_at).is_(None),
+        )
+    ).all()  # fmt: skip
+    fresh = [f for f in findings if f.approval_requested_at is None]
+    now = utcnow()
+    for finding in fresh:
+        finding.approval_requested_at = now
+        session.add(finding)
+    if fresh:
+        audit.append(
+            session, actor=actor, action="remediation.needs_approval", stack=stack,
+            operation_id=operation_id, outcome="needs_approval",
+            details={"mode": mode, "findings": [f.id for f in fresh]},
+        )  # fmt: skip
+    return [f.id for f in fresh]

@@ -181,3 +181,20 @@ def running_operations(session: Session) -> Sequence[Operation]:
     return session.exec(
         select(Operation).where(Operation.status == "running").order_by(col(Operation.started_at))
     ).all()
+
+
+def last_in_sync_before(
+    session: Session, stack: str, check: str, before: datetime
+) -> datetime | None:
+    """When the newest successful `check` that found `stack` in sync before `before` began."""
+    started: datetime | None = session.exec(
+        select(Operation.started_at)
+        .where(
+            Operation.stack == stack, Operation.kind == check,
+            Operation.status == "succeeded", Operation.outcome == "in_sync",
+            col(Operation.started_at) < before,
+        )
+        .order_by(col(Operation.started_at).desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    return started

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from driftwarden.store.audit import AuditChain
-from driftwarden.store.models import IngestedUpdate, utcnow
+from driftwarden.store.models import AuditEvent, IngestedUpdate, utcnow
 
 
 def record_updates(
@@ -31,3 +31,12 @@ def record_updates(
         session.add(IngestedUpdate(stack=stack, update_key=update["key"], seq=event.seq,
                                    recorded_at=utcnow()))  # fmt: skip
     return len(new)
+
+
+def stack_update_events(session: Session, stack: str) -> Sequence[AuditEvent]:
+    """The stack's recorded updates (`stack.update`, `stack.refresh`, …), oldest first."""
+    return session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.stack == stack, col(AuditEvent.action).like("stack.%"))
+        .order_by(col(AuditEvent.seq))
+    ).all()
