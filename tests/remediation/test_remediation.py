@@ -53,7 +53,7 @@ def test_up_restores_the_file_and_verifies(
     motd.write_text("HACKED\n")
     assert fleet.scan("--check", "drift").code == 3  # what the scan found
     assert motd.read_text() == "hello\n"  # …and what remediation did about it
-    ops = [(o["check"], o["trigger"], o["status"], o["outcome"]) for o in history(fleet)]
+    ops = [(o["kind"], o["trigger"], o["status"], o["outcome"]) for o in history(fleet)]
     assert ops == [
         ("drift", "cli", "succeeded", "drifted"),
         ("plan-up", "remediation", "succeeded", "planned"),
@@ -109,7 +109,7 @@ def test_guardrails_refuse_and_nothing_changes(
     assert fleet.state_file(demo).read_bytes() == state_before
     assert motd.read_text() == "HACKED\n"
     assert oct(settings.stat().st_mode & 0o777) == "0o666"
-    checks = [o["check"] for o in history(fleet)]
+    checks = [o["kind"] for o in history(fleet)]
     assert "up" not in checks
     assert "refresh" not in checks
     (title,) = [t for t in titles(http_endpoint) if "remediation" in t]
@@ -154,7 +154,7 @@ def test_manual_approval_waits_for_remediate_yes(
     assert approved.returncode == 0, approved.stderr
     assert json.loads(approved.stdout)["status"] == "succeeded"
     assert motd.read_text() == "hello\n"
-    up = [o for o in history(fleet) if o["check"] == "up"]
+    up = [o for o in history(fleet) if o["kind"] == "up"]
     assert len(up) == 1
     assert up[0]["trigger"] == "cli"
     assert "@" in up[0]["actor"]  # the approving user, not the daemon
@@ -171,10 +171,10 @@ def test_after_consecutive_waits_for_persistent_drift(
     motd.write_text("HACKED\n")
     assert fleet.scan("--check", "drift").code == 3
     assert motd.read_text() == "HACKED\n"
-    assert [o["check"] for o in history(fleet)] == ["drift"]
+    assert [o["kind"] for o in history(fleet)] == ["drift"]
     assert fleet.scan("--check", "drift").code == 3
     assert motd.read_text() == "hello\n"
-    assert [o["check"] for o in history(fleet)][-3:] == ["plan-up", "up", "drift"]
+    assert [o["kind"] for o in history(fleet)][-3:] == ["plan-up", "up", "drift"]
 
 
 def test_dry_run_only_shows_the_plan_and_its_verdict(

@@ -111,10 +111,11 @@ def test_the_world_changing_after_confirmation_stops_the_remediation(
     assert "changed since the plan was made: readme: content changed" in output
     assert SOMEONE_ELSE.strip() not in output
     assert (demo.files / "README.txt").read_text() == SOMEONE_ELSE  # not reverted unasked
-    ops = [(o["check"], o["status"]) for o in history(fleet)]
+    ops = [(o["kind"], o["status"]) for o in history(fleet)]
     assert [check for check, _ in ops].count("plan-up") == 1, "planned once"
-    (up,) = [o for o in history(fleet) if o["check"] == "up"]
+    (up,) = [o for o in history(fleet) if o["kind"] == "up"]
     assert up["status"] == "failed"
+    assert up["check"] is None, "a remediation step is not a check"
     assert SOMEONE_ELSE.strip() not in json.dumps(up)
     assert list((fleet.state_dir / "plans").iterdir()) == []
 

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
 VALUE_WIDTH = 48
-
-
-def iso(value: datetime | None) -> str | None:
-    """RFC 3339 UTC with a Z, seconds precision: the form tables and JSON share."""
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def short_value(value: Any, secret: bool = False) -> str:

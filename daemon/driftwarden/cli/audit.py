@@ -11,10 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.cli._format import iso, table
+from driftwarden.cli._format import table
 from driftwarden.errors import UsageError
 from driftwarden.schedule import parse_duration
 from driftwarden.service.runtime import Runtime
+from driftwarden.service.views import iso
 from driftwarden.store.queries import audit_log
 
 audit_app = typer.Typer(help="Verify and export the audit chain.", no_args_is_help=True)

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.cli._format import iso, property_label, resource_name, short_value, table
+from driftwarden.cli._format import property_label, resource_name, short_value, table
 from driftwarden.model import describe_attribution
 from driftwarden.rules import severity_rank
 from driftwarden.service.runtime import Runtime
+from driftwarden.service.views import iso
 from driftwarden.store.models import Finding
 from driftwarden.store.queries import open_findings
 

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.cli._format import iso, table
+from driftwarden.cli._format import table
 from driftwarden.service.runtime import Runtime
-from driftwarden.store.models import Operation
-from driftwarden.store.queries import history
-
-
-def operation_dict(op: Operation) -> dict[str, Any]:
-    return {
-        "operation_id": op.id,
-        "stack": op.stack,
-        "check": op.kind,
-        "trigger": op.trigger,
-        "actor": op.actor,
-        "status": op.status,
-        "outcome": op.outcome,
-        "started_at": iso(op.started_at),
-        "finished_at": iso(op.finished_at),
-        "duration_ms": op.duration_ms,
-        "resource_changes": op.resource_changes,
-        "property_changes": op.property_changes,
-        "cli_version": op.cli_version,
-        "error": op.error,
-    }
+from driftwarden.service.views import history_view
 
 
 @handle_errors
@@ -44,8 +24,7 @@ def history_command(
     if stack is not None:
         config.stack(stack)  # a clear error for an unknown name
     runtime = Runtime.open_reader(config)
-    with runtime.store.read() as session:
-        operations = [operation_dict(op) for op in history(session, stack=stack, limit=limit)]
+    operations = history_view(runtime.store, stack=stack, limit=limit)
     if as_json:
         print_json({"operations": operations})
         return
@@ -54,7 +33,7 @@ def history_command(
             (
                 "started",
                 "stack",
-                "check",
+                "kind",
                 "trigger",
                 "actor",
                 "status",
@@ -67,7 +46,7 @@ def history_command(
                 (
                     o["started_at"],
                     o["stack"],
-                    o["check"],
+                    o["kind"],
                     o["trigger"],
                     o["actor"],
                     o["status"],

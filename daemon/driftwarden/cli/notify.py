@@ -9,12 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.cli._format import iso, table
+from driftwarden.cli._format import table
 from driftwarden.errors import DriftwardenError, UsageError
 from driftwarden.notify import Delivery, deliver, render_test
 from driftwarden.service.digest import queue_digest
 from driftwarden.service.notifications import deliver_due, target_config_files, target_urls
 from driftwarden.service.runtime import Runtime
+from driftwarden.service.views import iso
 from driftwarden.store.outbox import list_notifications
 
 notify_app = typer.Typer(help="Notification targets and the outbox.", no_args_is_help=True)

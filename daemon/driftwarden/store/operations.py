@@ -21,8 +21,6 @@ from driftwarden.store.models import (
     utcnow,
 )
 
-FINAL_STATUSES = ("succeeded", "failed", "timed_out", "cancelled", "interrupted")
-
 
 @dataclass(frozen=True)
 class OperationStart:
@@ -30,7 +28,7 @@ class OperationStart:
     stack: str
     project: str
     pulumi_stack: str
-    kind: str  # the check (drift | code), later remediation kinds
+    kind: str  # drift | code (checks), plan-refresh | plan-up | refresh | up (remediation)
     trigger: str  # cli | schedule | request | remediation
     actor: str
     started_at: datetime
@@ -175,12 +173,6 @@ def recover_interrupted(session: Session, audit: AuditChain, actor: str) -> list
         )
         recovered.append(operation)
     return recovered
-
-
-def running_operations(session: Session) -> Sequence[Operation]:
-    return session.exec(
-        select(Operation).where(Operation.status == "running").order_by(col(Operation.started_at))
-    ).all()
 
 
 def last_in_sync_before(

@@ -1,0 +1,80 @@
+"""What `status` and `history` show, as data: the table and `--json` print the same
+dictionaries, and whatever else shows them (a dashboard, metrics) builds on these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from driftwarden.config import Config
+from driftwarden.model import Check, stack_state
+from driftwarden.store.db import Store
+from driftwarden.store.models import Operation
+from driftwarden.store.queries import history, stack_summaries
+
+CHECKS = frozenset(check.value for check in Check)
+
+
+def iso(value: datetime | None) -> str | None:
+    """RFC 3339 UTC with a Z, seconds precision: the form tables and JSON share. The
+    store's times are UTC (aware; a naive one is taken as UTC, never as local time)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def operation_view(op: Operation) -> dict[str, Any]:
+    """One operation. `kind` is what it did (drift, code, plan-up, up, …); `check` is set
+    only for the two checks, so a remediation step never reads as one."""
+    return {
+        "operation_id": op.id,
+        "stack": op.stack,
+        "kind": op.kind,
+        "check": op.kind if op.kind in CHECKS else None,
+        "trigger": op.trigger,
+        "actor": op.actor,
+        "status": op.status,
+        "outcome": op.outcome,
+        "started_at": iso(op.started_at),
+        "finished_at": iso(op.finished_at),
+        "duration_ms": op.duration_ms,
+        "resource_changes": op.resource_changes,
+        "property_changes": op.property_changes,
+        "cli_version": op.cli_version,
+        "error": op.error,
+    }
+
+
+def history_view(store: Store, *, stack: str | None, limit: int) -> list[dict[str, Any]]:
+    with store.read() as session:
+        return [operation_view(op) for op in history(session, stack=stack, limit=limit)]
+
+
+def status_view(config: Config, store: Store, now: datetime | None = None) -> list[dict[str, Any]]:
+    """One row per configured stack: its state (the one rule, `model.stack_state`), open
+    findings, last and next scan, and each check's latest operation."""
+    now = now or datetime.now(UTC)
+    with store.read() as session:
+        summaries = stack_summaries(
+            session, [stack.name for stack in config.stacks], [check.value for check in Check]
+        )
+    rows = []
+    for stack, summary in zip(config.stacks, summaries, strict=True):
+        last = summary.last_scan
+        rows.append({
+            "stack": stack.name,
+            "state": stack_state((op.status, op.outcome) for op in summary.latest.values()),
+            "open_findings": summary.open_findings,
+            "last_scan": iso(last),
+            "next_scan": iso(config.schedule_of(stack).next_run(last, now)),
+            "checks": {
+                kind: {
+                    "operation_id": op.id, "status": op.status, "outcome": op.outcome,
+                    "started_at": iso(op.started_at), "error": op.error,
+                }
+                for kind, op in summary.latest.items()
+            },
+        })  # fmt: skip
+    return rows
