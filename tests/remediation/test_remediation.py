@@ -191,3 +191,24 @@ def test_dry_run_only_shows_the_plan_and_its_verdict(
     assert plan["allowed"] is False
     assert plan["reasons"] == ["allow_delete: the plan deletes readme"]
     assert (demo.files / "motd.txt").read_text() == "HACKED\n"
+
+
+def test_the_cli_remediates_each_stack_right_after_its_check_like_the_daemon(
+    fleet: Fleet, http_endpoint: HttpEndpoint
+) -> None:
+    """One flow for `scan` and the daemon: check, record, remediate, then the next stack
+    (the CLI used to remediate only after every stack was scanned)."""
+    alpha = fleet.add("alpha", checks=("drift",), pulumi_stack="alpha")
+    bravo = fleet.add("bravo", checks=("drift",), pulumi_stack="bravo")
+    configure(fleet, http_endpoint, policy="up")
+    for stack in (alpha, bravo):
+        (stack.files / "motd.txt").write_text("HACKED\n")
+    assert fleet.scan("--all").code == 3
+    ops = [(o["stack"], o["kind"], o["trigger"]) for o in history(fleet)]
+    assert ops == [
+        ("alpha", "drift", "cli"), ("alpha", "plan-up", "remediation"),
+        ("alpha", "up", "remediation"), ("alpha", "drift", "remediation"),
+        ("bravo", "drift", "cli"), ("bravo", "plan-up", "remediation"),
+        ("bravo", "up", "remediation"), ("bravo", "drift", "remediation"),
+    ]  # fmt: skip
+    assert {o["actor"] for o in history(fleet)} == {o["actor"] for o in history(fleet)[:1]}

@@ -17,10 +17,10 @@ from driftwarden.config import StackConfig
 from driftwarden.errors import UsageError
 from driftwarden.model import Check, CheckStatus, describe_attribution
 from driftwarden.rules import Assessment, Severity
+from driftwarden.service.flow import scan_stacks
 from driftwarden.service.notifications import deliver_due
-from driftwarden.service.remediate import maybe_remediate
 from driftwarden.service.runtime import Runtime
-from driftwarden.service.scan import CheckResult, exit_code, scan, select_stacks
+from driftwarden.service.scan import CheckResult, exit_code, select_stacks
 
 
 class CheckChoice(StrEnum):
@@ -83,14 +83,15 @@ def scan_command(
             def progress(stack: StackConfig, check: Check, message: str) -> None:
                 status.update(f"[bold]{escape(stack.name)}[/] {check.value}: {escape(message)}")
 
-            results = scan(runtime, stacks, checks, progress=progress, wait=not no_wait)
+            scans = scan_stacks(runtime, stacks, checks, progress=progress, wait=not no_wait)
     else:
-        results = scan(runtime, stacks, checks, wait=not no_wait)
-
-    for result in results:
-        done = maybe_remediate(runtime, config.stack(result.stack), result, actor=runtime.actor)
-        if done is not None and not as_json:
-            stderr.print(f"remediation of {escape(result.stack)} ({done.mode}): {done.status}")
+        scans = scan_stacks(runtime, stacks, checks, wait=not no_wait)
+    results = [result for done in scans for result in done.results]
+    if not as_json:
+        for done in scans:
+            for remediation in done.remediations:
+                stderr.print(f"remediation of {escape(done.stack)} ({remediation.mode}): "
+                             f"{remediation.status}")  # fmt: skip
     # Deliver what this scan queued; what cannot go now stays queued for the next run.
     delivery = deliver_due(runtime.store, config, runtime.actor)
     for target, error in delivery.errors.items():

@@ -35,12 +35,12 @@ from driftwarden.model import Check, CheckStatus, StackState, stack_state
 from driftwarden.schedule import Schedule
 from driftwarden.sdnotify import Notifier
 from driftwarden.service.digest import queue_digest
+from driftwarden.service.flow import scan_stack
 from driftwarden.service.history import ingest_history
 from driftwarden.service.logs import logger
 from driftwarden.service.notifications import deliver_due
-from driftwarden.service.remediate import maybe_remediate
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
-from driftwarden.service.scan import CheckResult, run_check
+from driftwarden.service.scan import CheckResult
 from driftwarden.store.queries import stack_summaries
 from driftwarden.store.requests import claim, pending_requests
 
@@ -365,22 +365,17 @@ class Daemon:
             stack = self.config.stack(name)
         except DriftwardenError:
             return  # removed by a reload since it was queued
-        selected = [Check(c) for c in checks] if checks else list(stack.checks)
-        results: list[CheckResult] = []
-        ingest_history(self.runtime, stack, self.stopping)
+        selected = [Check(c) for c in checks] if checks else None
         try:
-            for check in selected:
-                if self.stopping.is_set():
-                    break
-                results.append(self._check_and_remediate(stack, check, trigger, actor))
+            done = scan_stack(self.runtime, stack, selected, trigger=trigger, actor=actor,
+                              cancel=self.stopping)  # fmt: skip
         except Exception:
             logger.exception("scan crashed", extra={"stack": name})
-            results = []
             self._record_outcome(stack, failed=True)
             return
-        if results:
-            self._record_outcome(stack, failed=any(r.status is CheckStatus.FAILED for r in results),
-                                 results=results)  # fmt: skip
+        if done.results:
+            failed = any(r.status is CheckStatus.FAILED for r in done.results)
+            self._record_outcome(stack, failed=failed, results=done.results)
 
     def _ingest_all(self) -> None:
         """Hand the history reads to a worker thread: the loop never waits on the engine."""
@@ -391,15 +386,6 @@ class Daemon:
                     ingest_history(self.runtime, stack, self.stopping)
 
         threading.Thread(target=ingest, name="history", daemon=True).start()
-
-    def _check_and_remediate(
-        self, stack: StackConfig, check: Check, trigger: str, actor: str
-    ) -> CheckResult:
-        result = run_check(
-            self.runtime, stack, check, trigger=trigger, actor=actor, cancel=self.stopping
-        )
-        maybe_remediate(self.runtime, stack, result, actor=DAEMON_ACTOR, cancel=self.stopping)
-        return result
 
     def _record_outcome(
         self, stack: StackConfig, *, failed: bool, results: Sequence[CheckResult] = ()

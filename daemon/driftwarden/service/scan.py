@@ -24,7 +24,6 @@ from driftwarden.rules import (
     severity_rank,
 )
 from driftwarden.service.attribution import attribute
-from driftwarden.service.history import ingest_history
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
 from driftwarden.service.notifications import queue_for_check
@@ -254,32 +253,6 @@ def _finish(
             "error_kind": result.error_kind,
         },
     )  # fmt: skip
-
-
-def scan(
-    runtime: Runtime,
-    stacks: Sequence[StackConfig],
-    checks: Sequence[Check] | None = None,
-    *,
-    trigger: str = "cli",
-    wait: bool = True,
-    progress: Callable[[StackConfig, Check, str], None] | None = None,
-) -> list[CheckResult]:
-    """Each selected stack's checks (or `checks`, when given), in config order."""
-    results = []
-    for stack in stacks:
-        ingest_history(runtime, stack)  # who else changed the stack since we last looked
-        for check in checks or stack.checks:
-
-            def report(message: str, stack: StackConfig = stack, check: Check = check) -> None:
-                if progress is not None:
-                    progress(stack, check, message)
-
-            report("starting")
-            results.append(
-                run_check(runtime, stack, check, trigger=trigger, progress=report, wait=wait)
-            )
-    return results
 
 
 def exit_code(results: Sequence[CheckResult], fail_on: Severity | None = None) -> int:

@@ -1,0 +1,73 @@
+"""The one scan flow, used by `driftwarden scan` and the daemon alike: per stack, ingest
+its update history, then per check: run and record it (assessment, findings and queued
+notifications in one transaction, `run_check`), then remediate per the stack's policy,
+right after the drift check that found the drift, as whoever ran the scan."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from driftwarden.config import StackConfig
+from driftwarden.model import Check
+from driftwarden.service.history import ingest_history
+from driftwarden.service.remediate import Remediation, maybe_remediate
+from driftwarden.service.runtime import Runtime
+from driftwarden.service.scan import CheckResult, run_check
+
+Progress = Callable[[StackConfig, Check, str], None]
+
+
+@dataclass
+class StackScan:
+    stack: str
+    results: list[CheckResult] = field(default_factory=list)
+    remediations: list[Remediation] = field(default_factory=list)
+
+
+def scan_stack(
+    runtime: Runtime,
+    stack: StackConfig,
+    checks: Sequence[Check] | None = None,
+    *,
+    trigger: str,
+    actor: str | None = None,
+    wait: bool = True,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+) -> StackScan:
+    """The stack's checks (or `checks`), each followed by its remediation, if any. A
+    cancel (shutdown) stops before the next check."""
+    done = StackScan(stack.name)
+    ingest_history(runtime, stack, cancel)  # who else changed the stack since we last looked
+    for check in checks or stack.checks:
+        if cancel is not None and cancel.is_set():
+            break
+
+        def report(message: str, check: Check = check) -> None:
+            if progress is not None:
+                progress(stack, check, message)
+
+        report("starting")
+        result = run_check(runtime, stack, check, trigger=trigger, actor=actor, progress=report,
+                           cancel=cancel, wait=wait)  # fmt: skip
+        done.results.append(result)
+        remediation = maybe_remediate(runtime, stack, result, actor=runtime.actor, cancel=cancel)
+        if remediation is not None:
+            done.remediations.append(remediation)
+    return done
+
+
+def scan_stacks(
+    runtime: Runtime,
+    stacks: Sequence[StackConfig],
+    checks: Sequence[Check] | None = None,
+    *,
+    trigger: str = "cli",
+    wait: bool = True,
+    progress: Progress | None = None,
+) -> list[StackScan]:
+    """`scan_stack` for each stack, in config order."""
+    return [scan_stack(runtime, stack, checks, trigger=trigger, wait=wait, progress=progress)
+            for stack in stacks]  # fmt: skip
