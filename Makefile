@@ -14,6 +14,7 @@ lint: setup
 	.venv/bin/ruff check daemon tests $(SCRIPTS) bench stacks
 	.venv/bin/ruff format --check daemon tests $(SCRIPTS) bench stacks
 	.venv/bin/mypy
+	.venv/bin/mypy tests bench
 	cd daemon && ../.venv/bin/lint-imports --no-cache ../pyproject.toml
 
 test: lint

@@ -4,6 +4,7 @@ the check reads `cancelled`, and nothing the engine reported reaches stderr."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -51,6 +52,10 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:  # gone
         return ""
+
+
+def tree_ended(mark: str) -> bool:
+    return not tree(mark)
 
 
 def tree(mark: str) -> list[int]:
@@ -132,7 +137,7 @@ def test_sigterm_to_every_process_of_the_service_reads_as_cancelled(fleet: Fleet
             daemon.kill()
         new = [op for op in by_stack(operations(fleet), "hang") if op["id"] not in before]
         assert [(op["status"], op["error_kind"]) for op in new] == [("cancelled", "cancelled")]
-        wait_for(lambda m=mark: not tree(m), 30, "the engine tree to end")
+        wait_for(functools.partial(tree_ended, mark), 30, "the engine tree to end")
         fleet.cli("trigger", "hang")  # the next daemon scans it at once
     with sqlite3.connect(
         f"{(fleet.state_dir / 'driftwarden.db').as_uri()}?mode=ro", uri=True

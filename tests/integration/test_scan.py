@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from tests.integration.conftest import DRIFTWARDEN, SECRET_TOKEN, DemoStack, Fle
 pytestmark = pytest.mark.engine
 
 
-def changes_by_name(result: dict) -> dict[str, dict]:
+def changes_by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {change["urn"].rsplit("::", 1)[-1]: change for change in result["changes"]}
 
 

@@ -106,7 +106,7 @@ def test_findings_open_repeat_change_and_resolve(store: Store) -> None:
         assert resolved.urn.endswith("::settings")
         assert resolved.resolved_at == T0 + timedelta(minutes=10, seconds=2)
         actions = session.exec(
-            select(AuditEvent.action, func.count())  # type: ignore[call-overload]
+            select(AuditEvent.action, func.count())
             .where(col(AuditEvent.action).like("finding.%"))
             .group_by(AuditEvent.action)
         ).all()
