@@ -74,6 +74,11 @@ def stack_state(latest: Iterable[tuple[str, str | None]]) -> StackState:
     return StackState.IN_SYNC
 
 
+def urn_name(urn: str) -> str:
+    """A resource's name, the last part of its URN (`…::pulumi-python:dynamic:Resource::motd`)."""
+    return urn.rsplit("::", 1)[-1]
+
+
 REDACTED = "[secret]"
 
 
@@ -112,7 +117,7 @@ class ResourceChange:
 
     @property
     def name(self) -> str:
-        return self.urn.rsplit("::", 1)[-1]
+        return urn_name(self.urn)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from driftwarden.config import Config
+from driftwarden.credentials import credential as loaded_credential
 from driftwarden.errors import DriftwardenError
 
 ENV_STATE_DIR = "DRIFTWARDEN_STATE_DIR"
@@ -45,7 +46,7 @@ class StateDir:
         root = default_state_dir(config)
         backend_url = config.daemon.backend_url or (root / "backend").as_uri()
         configured = config.daemon.passphrase_file
-        credential = _credential(PASSPHRASE_CREDENTIAL)
+        credential = loaded_credential(PASSPHRASE_CREDENTIAL)
         passphrase = configured or credential or root / "pulumi-passphrase"
         return cls(
             root=root,
@@ -77,10 +78,3 @@ class StateDir:
                 f"cannot prepare the state directory {self.root}: {exc.strerror}",
                 hint=f"make it writable or set [daemon] state_dir / ${ENV_STATE_DIR}",
             ) from None
-
-
-def _credential(name: str) -> Path | None:
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    if directory and (Path(directory) / name).is_file():
-        return Path(directory) / name
-    return None

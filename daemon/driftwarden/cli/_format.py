@@ -28,10 +28,6 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     return out
 
 
-def resource_name(urn: str) -> str:
-    return urn.rsplit("::", 1)[-1]
-
-
 def property_label(path: str, kind: str, source: str = "diff") -> str:
     """`rules[0].resources[1] (add, outputs only)`: the path, its diff kind, and whether
     only the refreshed outputs showed it (the provider's own diff did not)."""

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.cli._format import property_label, resource_name, short_value, table
-from driftwarden.model import describe_attribution
+from driftwarden.cli._format import property_label, short_value, table
+from driftwarden.model import describe_attribution, urn_name
 from driftwarden.rules import severity_rank
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.views import iso
@@ -80,7 +80,7 @@ def show_command(
                 (
                     f["severity"] or "",
                     f["check"],
-                    f"{resource_name(f['urn'])} ({f['change']})",
+                    f"{urn_name(f['urn'])} ({f['change']})",
                     property_label(f["path"], f["kind"], f["source"]),
                     f"{short_value(f['expected'], f['secret'])} → "
                     f"{short_value(f['actual'], f['secret'])}"

@@ -10,8 +10,9 @@ import typer
 from rich.markup import escape
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.cli._format import resource_name, short_value, table
+from driftwarden.cli._format import short_value, table
 from driftwarden.errors import UsageError
+from driftwarden.model import urn_name
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.remediate import GUARANTEE_OF, PLAN_OF, Remediation, judge, remediate
 from driftwarden.service.runtime import Runtime
@@ -40,9 +41,9 @@ def show_plan(result: Remediation) -> None:
     rows = []
     for change in result.plan:
         if not change.properties:
-            rows.append((resource_name(change.urn), change.change, "", ""))
+            rows.append((urn_name(change.urn), change.change, "", ""))
         for prop in change.properties:
-            rows.append((resource_name(change.urn), change.change, f"{prop.path} ({prop.kind})",
+            rows.append((urn_name(change.urn), change.change, f"{prop.path} ({prop.kind})",
                          f"{short_value(prop.expected, prop.secret)} → "
                          f"{short_value(prop.actual, prop.secret)}"))  # fmt: skip
     stdout.print(f"plan ({result.mode}) for {escape(result.stack)}:")

@@ -23,7 +23,7 @@ from driftwarden.drift.propertypath import (
     parse_path,
     resolve,
 )
-from driftwarden.model import REDACTED, PropertyChange, ResourceChange
+from driftwarden.model import REDACTED, PropertyChange, ResourceChange, urn_name
 
 # Pulumi's secret signature: secrets arrive blinded as {SIG: SECRET, "ciphertext": …}.
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -218,7 +218,7 @@ def _is_implicit(metadata: Mapping[str, Any]) -> bool:
     kind = str(metadata.get("type", ""))
     if kind == _ROOT_STACK_TYPE:
         return True
-    name = str(metadata.get("urn", "")).rsplit("::", 1)[-1]
+    name = urn_name(str(metadata.get("urn", "")))
     return kind.startswith("pulumi:providers:") and name.startswith("default")
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from driftwarden.errors import DriftwardenError
+from driftwarden.model import urn_name
 
 
 class EngineErrorKind(StrEnum):
@@ -127,7 +128,7 @@ def plan_violation(output: str, events: Iterable[Mapping[str, Any]]) -> str | No
     ]
     for text in texts:
         if match := _VIOLATES_PLAN.search(text):
-            name = match.group(1).rsplit("::", 1)[-1]
+            name = urn_name(match.group(1))
             properties = sorted(set(_PLAN_PROPERTY.findall(match.group(2))))
             changed = ", ".join(properties) if properties else "its planned step"
             return f"{name}: {changed} changed"

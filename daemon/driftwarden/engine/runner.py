@@ -35,7 +35,7 @@ from driftwarden.engine.errors import (
 )
 from driftwarden.engine.events import to_engine_json
 from driftwarden.engine.locate import locate_engine
-from driftwarden.model import Check
+from driftwarden.model import Check, urn_name
 
 log = logging.getLogger(__name__)
 
@@ -333,5 +333,5 @@ class _ProgressCounter:
         if isinstance(pre, Mapping):
             urn = str(pre.get("metadata", {}).get("urn", ""))
             self.seen.add(urn)
-            name = urn.rsplit("::", 1)[-1]
+            name = urn_name(urn)
             self.progress(f"{self.verb} {name} ({len(self.seen)} resources)")

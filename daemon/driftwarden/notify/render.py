@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from driftwarden.model import REDACTED, FindingTransition, describe_attribution
+from driftwarden.model import REDACTED, FindingTransition, describe_attribution, urn_name
 from driftwarden.rules import severity_rank
 
 EVENT_OF_TRANSITION = {
@@ -108,10 +108,6 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else (plural or singular + 's')}"
 
 
-def _resource_name(urn: str) -> str:
-    return urn.rsplit("::", 1)[-1]
-
-
 def _whole_resource(change: str, check: str) -> str:
     """What happened to a resource as a whole (a finding with path "")."""
     if check == "code":
@@ -173,7 +169,7 @@ def _grouped(
     for urn, items in groups.items():
         items.sort(key=lambda t: (_KIND_ORDER.get(t.kind, 9), t.path))
         ordered.append((urn, items[0].type, items))
-    ordered.sort(key=lambda group: (_KIND_ORDER.get(group[2][0].kind, 9), _resource_name(group[0])))
+    ordered.sort(key=lambda group: (_KIND_ORDER.get(group[2][0].kind, 9), urn_name(group[0])))
     return ordered
 
 
@@ -217,7 +213,7 @@ def _body(
                 header.append("")
             cause = describe_attribution(items[0].attribution) if items[0].kind == "opened" else ""
             suffix = f" {ARROW_CAUSE} {fmt.prose(cause)}" if cause else ""
-            header.append(f"{fmt.name(_resource_name(urn))} ({fmt.code(type_)}){suffix}")
+            header.append(f"{fmt.name(urn_name(urn))} ({fmt.code(type_)}){suffix}")
             for written, item in enumerate(items):
                 new = ([] if written else header) + [_line(item, fmt)]
                 grown = used + sum(len(line) + 1 for line in new)
@@ -337,7 +333,7 @@ def render_digest(stacks: Sequence[DigestStack], *, max_chars: int = 3500) -> Me
                 _digest_heading(stack, fmt),
                 sorted(
                     _grouped(stack.findings),
-                    key=lambda g: (-severity_rank(_highest(g[2])), _resource_name(g[0])),
+                    key=lambda g: (-severity_rank(_highest(g[2])), urn_name(g[0])),
                 ),
             )
             for stack in stacks

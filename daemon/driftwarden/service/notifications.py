@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from driftwarden.config import Config, StackConfig, TargetConfig
+from driftwarden.credentials import ENV_CREDENTIALS, credentials_directory
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import FindingTransition
 from driftwarden.notify import (
@@ -66,13 +67,13 @@ def target_urls(target: TargetConfig) -> list[str]:
 def _secret_files(target: TargetConfig) -> list[Path]:
     files = [target.url_file] if target.url_file else []
     if target.url_credential:
-        directory = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not directory:
+        directory = credentials_directory()
+        if directory is None:
             raise DriftwardenError(
-                f"target {target.name!r}: url_credential needs $CREDENTIALS_DIRECTORY",
+                f"target {target.name!r}: url_credential needs ${ENV_CREDENTIALS}",
                 hint="run under systemd with LoadCredential=, or use url_file",
             )
-        files.append(Path(directory) / target.url_credential)
+        files.append(directory / target.url_credential)
     return files
 
 

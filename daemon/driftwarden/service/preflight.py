@@ -8,13 +8,13 @@ machine running `config check` may not be the one running the daemon.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from driftwarden.config import Config
+from driftwarden.credentials import credentials_directory
 from driftwarden.errors import DriftwardenError
 from driftwarden.notify import unusable
 from driftwarden.service.notifications import target_urls
@@ -55,7 +55,7 @@ def _targets(config: Config) -> list[Problem]:
     for configured in config.targets:
         target = configured
         subject = f"target {target.name!r}"
-        if target.url_credential and not os.environ.get("CREDENTIALS_DIRECTORY"):
+        if target.url_credential and credentials_directory() is None:
             problems.append(Problem(
                 "warning", subject,
                 f"credential {target.url_credential!r} is read from $CREDENTIALS_DIRECTORY, "

@@ -24,6 +24,7 @@ import sqlalchemy
 from sqlalchemy import DateTime, String, Text, cast, func, select, text, type_coerce
 from sqlmodel import Session
 
+from driftwarden.credentials import credential
 from driftwarden.errors import DriftwardenError
 from driftwarden.store.models import AuditEvent, utcnow
 
@@ -57,9 +58,9 @@ def load_audit_key(state_dir: Path, *, create: bool = True) -> bytes:
     which fails if the key exists, so nobody overwrites it and nobody reads a half-written
     key.
     """
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and (Path(credentials) / KEY_NAME).is_file():
-        return _read_key(Path(credentials) / KEY_NAME)
+    loaded = credential(KEY_NAME)
+    if loaded is not None:
+        return _read_key(loaded)
     path = state_dir / KEY_NAME
     if not path.exists():
         if not create:

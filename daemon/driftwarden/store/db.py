@@ -28,7 +28,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
 from driftwarden.errors import DriftwardenError
-from driftwarden.store.audit import WRITE_SESSION, AuditChain
+from driftwarden.store.audit import WRITE_SESSION, AuditChain, canonical_json
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -43,11 +43,11 @@ URL_HINT = "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
 def _json_serializer(value: Any) -> str:
-    # Sorted and compact, as the audit chain hashes details: `verify` can then hash the
-    # stored text as is (it falls back to re-serializing when the text differs).
+    # The chain's canonical form: `verify` can then hash the stored text as is (it falls
+    # back to re-serializing when the text differs).
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
-    except TypeError:  # keys of mixed types cannot be sorted; the chain re-serializes
+        return canonical_json(value)
+    except (TypeError, ValueError):  # mixed key types, NaN: stored anyway, re-serialized
         return json.dumps(value, separators=(",", ":"))
 
 
