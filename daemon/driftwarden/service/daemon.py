@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import os
 import random
 import signal
@@ -41,6 +40,7 @@ from driftwarden.service.logs import logger
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.service.scan import CheckResult
+from driftwarden.service.scan_queue import Backoff, ScanQueue
 from driftwarden.store.queries import stack_summaries
 from driftwarden.store.requests import claim, pending_requests
 
@@ -52,29 +52,10 @@ _RESTART_ONLY = ("state_dir", "database_url", "backend_url", "passphrase_file", 
                  "pulumi_bin", "max_parallel")  # fmt: skip
 
 
-@dataclass(frozen=True, order=True)
-class _Queued:
-    priority: int
-    sequence: int
-    name: str
-    trigger: str
-    actor: str
-    checks: tuple[str, ...] | None
-
-
 @dataclass
 class _SkipStreak:
     since: datetime
     count: int = 0
-
-
-@dataclass
-class _Tracked:
-    """What the loop knows of a stack between scans."""
-
-    state: StackState = StackState.NEVER_SCANNED  # as `status` shows it (model.stack_state)
-    failures: int = 0
-    retry_at: float | None = None  # monotonic
 
 
 class Daemon:
@@ -93,9 +74,10 @@ class Daemon:
         self.reload_requested = threading.Event()
         self._lock = threading.RLock()  # a done-callback may run inside submit()
         self._running: dict[str, Future[None]] = {}
-        self._queue: list[_Queued] = []
-        self._sequence = itertools.count()
-        self._states: dict[str, _Tracked] = {}
+        self._queue = ScanQueue()
+        self._backoff = Backoff(RETRY_BASE_SECONDS)
+        self._states: dict[str, StackState] = {}  # as `status` shows them (model.stack_state)
+        self._history_job: Future[None] | None = None
         self._skips: dict[str, _SkipStreak] = {}
         self._claimer = f"daemon@{socket.gethostname()}:{os.getpid()}"
         self._last_status = ""
@@ -266,8 +248,7 @@ class Daemon:
             summaries = stack_summaries(session, wanted, [c.value for c in Check])
         with self._lock:
             for summary in summaries:
-                tracked = self._states.setdefault(summary.stack, _Tracked())
-                tracked.state = stack_state(
+                self._states[summary.stack] = stack_state(
                     (op.status, op.outcome) for op in summary.latest.values()
                 )
 
@@ -292,17 +273,9 @@ class Daemon:
         """Queue a scan of `name`; a stack already queued or running is skipped (recorded)."""
         if self.stopping.is_set():
             return False
-        priority = 0 if trigger == "request" else 1  # asked for now: goes first
-        item = _Queued(priority, next(self._sequence), name, trigger, actor,
-                       tuple(checks) if checks else None)  # fmt: skip
         with self._lock:
-            queued = next((q for q in self._queue if q.name == name), None)
-            if trigger == "request" and queued is not None and queued.priority > 0:
-                self._queue.remove(queued)  # a request supersedes a scheduled tick
-                queued = None
-            skipped = name in self._running or queued is not None
-            if not skipped:
-                self._queue.append(item)
+            skipped = not self._queue.offer(name, trigger, actor, checks,
+                                            running=name in self._running)  # fmt: skip
         if skipped:
             self._skipped(name, trigger)
         self._dispatch()
@@ -336,12 +309,13 @@ class Daemon:
     def _dispatch(self) -> None:
         """Start queued scans while fewer than max_parallel run: never more engines."""
         with self._lock:
-            while self._queue and len(self._running) < self.config.daemon.max_parallel:
+            while len(self._queue) and len(self._running) < self.config.daemon.max_parallel:
                 if self.stopping.is_set():
                     self._queue.clear()
                     return
-                item = min(self._queue)
-                self._queue.remove(item)
+                item = self._queue.pop()
+                if item is None:
+                    return
                 future = self.pool.submit(
                     self._scan, item.name, item.trigger, item.actor, item.checks
                 )
@@ -378,46 +352,42 @@ class Daemon:
             self._record_outcome(stack, failed=failed, results=done.results)
 
     def _ingest_all(self) -> None:
-        """Hand the history reads to a worker thread: the loop never waits on the engine."""
+        """At least hourly, every stack's history, on the worker pool (the loop never waits
+        on the engine; a shutdown waits for it or cancels it); one at a time."""
 
         def ingest() -> None:
             for stack in self.config.stacks:
                 if not self.stopping.is_set():
                     ingest_history(self.runtime, stack, self.stopping)
 
-        threading.Thread(target=ingest, name="history", daemon=True).start()
+        with self._lock:
+            if self._history_job is None or self._history_job.done():
+                self._history_job = self.pool.submit(ingest)
 
     def _record_outcome(
         self, stack: StackConfig, *, failed: bool, results: Sequence[CheckResult] = ()
     ) -> None:
         """Retry a failing stack with backoff; a stop is nobody's failure."""
         with self._lock:
-            tracked = self._states.setdefault(stack.name, _Tracked())
             if failed and any(r.error_kind == "cancelled" for r in results):
                 return  # shutting down: not the stack's fault
             if failed:
-                tracked.failures += 1
                 interval = self.config.schedule_of(stack).interval_seconds or 86400
-                delay = min(RETRY_BASE_SECONDS * 2 ** (tracked.failures - 1), interval)
-                tracked.retry_at = time.monotonic() + delay * random.uniform(0.9, 1.1)
+                delay = self._backoff.failed(stack.name, interval=interval, now=time.monotonic(),
+                                             jitter=random.uniform(0.9, 1.1))  # fmt: skip
                 logger.info(
                     "stack failing: retry scheduled",
-                    extra={"stack": stack.name, "failures": tracked.failures,
+                    extra={"stack": stack.name, "failures": self._backoff.failures(stack.name),
                            "retry_in_s": round(delay)},
                 )  # fmt: skip
             else:
-                tracked.failures, tracked.retry_at = 0, None
+                self._backoff.succeeded(stack.name)
         with contextlib.suppress(DriftwardenError):
             self._load_states([stack.name])
 
     def _retry_failed(self, now: float) -> None:
         with self._lock:
-            due = [
-                name for name, state in self._states.items()
-                if state.retry_at is not None and state.retry_at <= now
-            ]  # fmt: skip
-            for name in due:
-                self._states[name].retry_at = None
+            due = self._backoff.due(now)
         for name in due:
             self.submit(name, "schedule")
 
@@ -452,7 +422,7 @@ class Daemon:
     def _publish_status(self) -> None:
         running = self.running()
         with self._lock:
-            states = [tracked.state for tracked in self._states.values()]
+            states = list(self._states.values())
         jobs = [job for job in self.scheduler.get_jobs() if job.next_run is not None]
         next_job = min(jobs, key=lambda job: job.next_run, default=None)  # type: ignore[arg-type, return-value]
         upcoming = ""

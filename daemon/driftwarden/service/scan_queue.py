@@ -1,0 +1,92 @@
+"""The daemon's bookkeeping, without threads or clocks of its own (callers pass `now`),
+so it is unit-tested directly: the queue of pending scans, and the backoff of failing
+stacks."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+# Lower goes first: a scan somebody asked for (`driftwarden trigger`) before a tick.
+REQUEST_PRIORITY, SCHEDULE_PRIORITY = 0, 1
+
+
+@dataclass(frozen=True, order=True)
+class QueuedScan:
+    priority: int
+    sequence: int  # arrival order within a priority
+    name: str = field(compare=False)
+    trigger: str = field(compare=False)
+    actor: str = field(compare=False)
+    checks: tuple[str, ...] | None = field(compare=False, default=None)
+
+
+class ScanQueue:
+    """Pending scans: at most one per stack, requests first, then first come first served."""
+
+    def __init__(self) -> None:
+        self._items: list[QueuedScan] = []
+        self._sequence = itertools.count()
+
+    def offer(
+        self, name: str, trigger: str, actor: str, checks: Sequence[str] | None = None,
+        *, running: bool = False,
+    ) -> bool:  # fmt: skip
+        """Queue a scan of `name`; False (skipped) when it is running or queued already.
+        A request supersedes a queued scheduled tick of the same stack."""
+        priority = REQUEST_PRIORITY if trigger == "request" else SCHEDULE_PRIORITY
+        queued = next((item for item in self._items if item.name == name), None)
+        if queued is not None and priority < queued.priority:
+            self._items.remove(queued)
+            queued = None
+        if running or queued is not None:
+            return False
+        self._items.append(QueuedScan(priority, next(self._sequence), name, trigger, actor,
+                                      tuple(checks) if checks else None))  # fmt: skip
+        return True
+
+    def pop(self) -> QueuedScan | None:
+        """The most urgent pending scan, taken off the queue."""
+        if not self._items:
+            return None
+        item = min(self._items)
+        self._items.remove(item)
+        return item
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Backoff:
+    """When to retry a failing stack: base, twice that, four times, … up to its interval."""
+
+    def __init__(self, base_seconds: float) -> None:
+        self.base_seconds = base_seconds
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
+
+    def failed(self, name: str, *, interval: float, now: float, jitter: float = 1.0) -> float:
+        """Record a failure; the delay until the retry (times `jitter`, e.g. 0.9 to 1.1)."""
+        failures = self._failures.get(name, 0) + 1
+        self._failures[name] = failures
+        delay = min(self.base_seconds * 2.0 ** (failures - 1), interval)
+        self._retry_at[name] = now + delay * jitter
+        return delay
+
+    def succeeded(self, name: str) -> None:
+        self._failures.pop(name, None)
+        self._retry_at.pop(name, None)
+
+    def failures(self, name: str) -> int:
+        return self._failures.get(name, 0)
+
+    def due(self, now: float) -> list[str]:
+        """Stacks whose retry is due, each returned once."""
+        due = sorted(name for name, at in self._retry_at.items() if at <= now)
+        for name in due:
+            del self._retry_at[name]
+        return due
