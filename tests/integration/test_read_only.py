@@ -16,7 +16,7 @@ from psycopg import sql
 
 from driftwarden.config import load_config
 from driftwarden.service.runtime import Runtime
-from tests.integration.conftest import DRIFTWARDEN, DemoStack, Fleet
+from tests.integration.conftest import DEMO_PROJECT, DRIFTWARDEN, DemoStack, Fleet
 from tests.pgserver import (
     PostgresServer,
     PostgresUnavailableError,
@@ -67,6 +67,25 @@ def test_read_commands_change_no_row_after_a_config_edit(fleet: Fleet, demo: Dem
     # The writer that comes next records the edit.
     assert fleet.scan("--json").code == 3
     assert len(sqlite_rows(db)) > len(before)
+
+
+def test_before_anything_was_recorded_readers_say_so_and_create_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    config = tmp_path / "driftwarden.toml"
+    config.write_text(
+        f'[daemon]\nstate_dir = "{state}"\n[[stacks]]\nname = "demo"\n'
+        f'project_dir = "{DEMO_PROJECT}"\nstack = "dev"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DRIFTWARDEN_STATE_DIR"}
+    for args in (("status",), ("history",), ("audit", "verify")):
+        done = subprocess.run(
+            [str(DRIFTWARDEN), "--config", str(config), *args],
+            capture_output=True, text=True, env=env, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        assert "nothing has been recorded yet" in done.stderr
+        assert "run `driftwarden scan` or start the daemon first" in done.stderr
+    assert not state.exists(), "a reader created the state directory"
 
 
 def test_the_database_file_is_private(fleet: Fleet, demo: DemoStack) -> None:

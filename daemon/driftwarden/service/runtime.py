@@ -24,7 +24,13 @@ from driftwarden.engine.plugins import Plugin, install_plugin
 from driftwarden.engine.runner import Progress, StackUpdate
 from driftwarden.statedir import StateDir
 from driftwarden.store.audit import load_audit_key, record_config
-from driftwarden.store.db import Store, default_store_url, open_store, open_store_read_only
+from driftwarden.store.db import (
+    Store,
+    default_store_url,
+    open_store,
+    open_store_read_only,
+    require_recorded,
+)
 from driftwarden.store.operations import recover_interrupted
 
 DAEMON_ACTOR = "daemon"
@@ -90,8 +96,10 @@ class Runtime:
     def open_reader(cls, config: Config) -> Runtime:
         """For commands that only read: no directory, key, migration or row is created."""
         state = StateDir.for_config(config)
+        url = store_url(config, state)
+        require_recorded(url)
         key = load_audit_key(state.root, create=False)
-        store = open_store_read_only(store_url(config, state), key)
+        store = open_store_read_only(url, key)
         return cls(config, state, store, cli_actor())
 
     @cached_property

@@ -239,11 +239,7 @@ def _sqlite_engine(url: URL, *, read_only: bool = False) -> sqlalchemy.Engine:
                 hint="create it, or point [daemon] database_url at a writable directory",
             )
         if read_only:
-            if not path.is_file():
-                raise DriftwardenError(
-                    f"no audit store at {path}: nothing has been recorded yet",
-                    hint="run `driftwarden scan` or start the daemon first",
-                )
+            _require_recorded(path)
             # SQLite itself refuses every write on this connection.
             connect_url = url.set(database=f"file:{path.absolute()}").update_query_dict(
                 {"mode": "ro", "uri": "true"}
@@ -288,6 +284,22 @@ def _sqlite_engine(url: URL, *, read_only: bool = False) -> sqlalchemy.Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _require_recorded(path: Path) -> None:
+    if not path.is_file():
+        raise DriftwardenError(
+            f"no audit store at {path}: nothing has been recorded yet",
+            hint="run `driftwarden scan` or start the daemon first",
+        )
+
+
+def require_recorded(url: str) -> None:
+    """A reader's first question: has anything been recorded at `url`? (A SQLite file
+    that does not exist yet says no, before the audit key is even looked for.)"""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _require_recorded(Path(parsed.database))
 
 
 def _postgresql_engine(url: URL, *, read_only: bool = False) -> sqlalchemy.Engine:
