@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import col, func, select
 
 from driftwarden.drift import extract_changes
-from driftwarden.model import PropertyChange, ResourceChange
+from driftwarden.model import OperationStatus, PropertyChange, ResourceChange
 from driftwarden.store.db import Store
 from driftwarden.store.findings import apply_check
 from driftwarden.store.models import AuditEvent, Finding, Operation, PropertyChangeRow
@@ -37,7 +37,7 @@ def record(
     changes: list[ResourceChange] | None = None,
     stack: str = "demo",
     kind: str = "drift",
-    status: str = "succeeded",
+    status: OperationStatus = OperationStatus.SUCCEEDED,
 ) -> None:
     changes = changes or []
     with store.write() as session:
@@ -86,7 +86,7 @@ def test_findings_open_repeat_change_and_resolve(store: Store) -> None:
     assert (readme.path, readme.change) == ("", "delete")
 
     # A failed check in between resolves nothing.
-    record(store, "op-failed", when=T0 + timedelta(minutes=5), status="failed")
+    record(store, "op-failed", when=T0 + timedelta(minutes=5), status=OperationStatus.FAILED)
     # The settings drift goes away; motd changes its live value.
     changed = [c for c in changes if not c.urn.endswith("::settings")]
     motd = next(c for c in changed if c.urn.endswith("::motd"))

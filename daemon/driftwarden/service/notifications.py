@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from driftwarden.config import Config, StackConfig, TargetConfig
 from driftwarden.credentials import ENV_CREDENTIALS, credentials_directory
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import FindingTransition
+from driftwarden.model import FindingTransition, OperationStatus
 from driftwarden.notify import (
     EVENT_OF_TRANSITION,
     Delivery,
@@ -35,8 +35,6 @@ from driftwarden.store.db import Store
 from driftwarden.store.models import Notification
 from driftwarden.store.outbox import claim, due, enqueue, record_attempt
 from driftwarden.store.queries import recent_statuses
-
-FAILURE_STATUSES = ("failed", "timed_out")
 
 
 def target_urls(target: TargetConfig) -> list[str]:
@@ -88,7 +86,7 @@ def queue_for_check(
     *,
     check: str,
     operation_id: str,
-    status: str,
+    status: OperationStatus,
     transitions: Sequence[FindingTransition],
     error: str | None,
 ) -> list[Notification]:
@@ -108,9 +106,9 @@ def queue_for_check(
     statuses = recent_statuses(session, stack.name, check, limit=threshold + 50)
     streak = _failure_streak(statuses[1:] if statuses else [])
     failing_message = None
-    if status in FAILURE_STATUSES and streak + 1 == threshold:
+    if status.is_failure and streak + 1 == threshold:
         failing_message = render_check_failing(stack.name, check, error or "", threshold)
-    elif status == "succeeded" and streak >= threshold:
+    elif status is OperationStatus.SUCCEEDED and streak >= threshold:
         failing_message = render_check_recovered(stack.name, check, streak)
     if failing_message is not None:
         for target in config.targets_of(stack):
@@ -147,9 +145,9 @@ def _failure_streak(statuses: Sequence[str]) -> int:
     """Consecutive failures, newest first; cancelled/interrupted runs neither count nor break."""
     streak = 0
     for status in statuses:
-        if status in FAILURE_STATUSES:
+        if OperationStatus(status).is_failure:
             streak += 1
-        elif status == "succeeded":
+        elif status == OperationStatus.SUCCEEDED:
             break
     return streak
 

@@ -21,7 +21,7 @@ from driftwarden.config import RemediationPolicy, StackConfig
 from driftwarden.drift import extract_changes
 from driftwarden.engine import Action, CheckRun, EngineError, project_name
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, CheckStatus, PropertyChange, ResourceChange
+from driftwarden.model import Check, CheckStatus, OperationStatus, PropertyChange, ResourceChange
 from driftwarden.notify import Message, render_remediation
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
@@ -305,12 +305,13 @@ def _engine_step(
             kind = exc.kind.value if isinstance(exc, EngineError) else "error"
             with runtime.store.write() as session:
                 finish_operation(session, runtime.store.audit, operation_id,
-                                 status="failed", outcome="error", error=str(exc),
+                                 status=OperationStatus.FAILED, outcome="error", error=str(exc),
                                  error_kind=kind)  # fmt: skip
             return operation_id, None, str(exc)
     changes = extract_changes(run.events, stack.sensitive_paths)
     with runtime.store.write() as session:
-        finish_operation(session, runtime.store.audit, operation_id, status="succeeded",
+        finish_operation(session, runtime.store.audit, operation_id,
+                         status=OperationStatus.SUCCEEDED,
                          outcome="planned" if action in PLAN_OF.values() else "applied",
                          changes=changes, cli_version=run.cli_version)  # fmt: skip
     return operation_id, run, None

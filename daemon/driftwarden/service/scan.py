@@ -14,7 +14,7 @@ from driftwarden.drift import extract_changes
 from driftwarden.drift.noise import without_noise
 from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, CheckStatus, FindingTransition, ResourceChange
+from driftwarden.model import Check, CheckStatus, FindingTransition, OperationStatus, ResourceChange
 from driftwarden.rules import (
     Assessment,
     Severity,
@@ -111,8 +111,8 @@ def select_stacks(config: Config, names: Sequence[str]) -> list[StackConfig]:
 
 
 STATUS_OF_ERROR = {
-    EngineErrorKind.TIMED_OUT.value: "timed_out",
-    EngineErrorKind.CANCELLED.value: "cancelled",
+    EngineErrorKind.TIMED_OUT.value: OperationStatus.TIMED_OUT,
+    EngineErrorKind.CANCELLED.value: OperationStatus.CANCELLED,
 }
 
 
@@ -183,13 +183,13 @@ def _run_locked(
     except DriftwardenError as exc:
         result.error = str(exc)
         result.error_kind = exc.kind.value if isinstance(exc, EngineError) else "error"
-        status = STATUS_OF_ERROR.get(result.error_kind, "failed")
+        status = STATUS_OF_ERROR.get(result.error_kind, OperationStatus.FAILED)
         _finish(runtime, stack, result, status=status, outcome="error")
         return result
     except BaseException:
         # Ctrl-C or a crash: the operation must not stay `running`.
         result.error, result.error_kind = "stopped before the engine finished", "cancelled"
-        _finish(runtime, stack, result, status="cancelled", outcome="error")
+        _finish(runtime, stack, result, status=OperationStatus.CANCELLED, outcome="error")
         raise
     changes = findings_of_run(runtime.config, stack, check, run.events)
     rules = runtime.config.risk_rules()
@@ -204,7 +204,8 @@ def _run_locked(
         )
     except DriftwardenError as exc:  # attribution informs; it never fails a check
         logger.warning("attribution failed", extra={"stack": stack.name, "error": str(exc)})
-    _finish(runtime, stack, result, status="succeeded", outcome=result.status.value, actor=actor)
+    _finish(runtime, stack, result, status=OperationStatus.SUCCEEDED, outcome=result.status.value,
+            actor=actor)  # fmt: skip
     return result
 
 
@@ -213,7 +214,7 @@ def _finish(
     stack: StackConfig,
     result: CheckResult,
     *,
-    status: str,
+    status: OperationStatus,
     outcome: str,
     actor: str | None = None,
 ) -> None:
@@ -225,7 +226,7 @@ def _finish(
             changes=result.changes, error=result.error, error_kind=result.error_kind,
             cli_version=result.cli_version, finished_at=finished,
         )  # fmt: skip
-        if status == "succeeded":
+        if status is OperationStatus.SUCCEEDED:
             result.transitions = apply_check(
                 session, audit, stack=result.stack, check=result.check.value,
                 operation_id=result.operation_id, actor=actor or runtime.actor,

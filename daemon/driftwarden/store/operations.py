@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from driftwarden.model import ResourceChange
+from driftwarden.model import OperationStatus, ResourceChange
 from driftwarden.processes import pid_alive
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import (
@@ -43,7 +43,7 @@ def start_operation(session: Session, audit: AuditChain, start: OperationStart) 
         kind=start.kind,
         trigger=start.trigger,
         actor=start.actor,
-        status="running",
+        status=OperationStatus.RUNNING,
         started_at=start.started_at,
         host=socket.gethostname(),
         pid=os.getpid(),
@@ -71,7 +71,7 @@ def finish_operation(
     audit: AuditChain,
     operation_id: str,
     *,
-    status: str,
+    status: OperationStatus,
     outcome: str | None,
     changes: Sequence[ResourceChange] = (),
     error: str | None = None,
@@ -118,10 +118,10 @@ def finish_operation(
         action="operation.finished",
         stack=operation.stack,
         operation_id=operation_id,
-        outcome=outcome or status,
+        outcome=outcome or status.value,
         details={
             "kind": operation.kind,
-            "status": status,
+            "status": status.value,
             "outcome": outcome,
             "resource_changes": operation.resource_changes,
             "property_changes": operation.property_changes,
@@ -140,7 +140,7 @@ def recover_interrupted(session: Session, audit: AuditChain, actor: str) -> list
     """
     host = socket.gethostname()
     stale = session.exec(
-        select(Operation).where(Operation.status == "running", Operation.host == host)
+        select(Operation).where(Operation.status == OperationStatus.RUNNING, Operation.host == host)
     ).all()
     recovered = []
     now = utcnow()
@@ -150,7 +150,7 @@ def recover_interrupted(session: Session, audit: AuditChain, actor: str) -> list
                 continue
         elif operation.pid == os.getpid():
             continue
-        operation.status = "interrupted"
+        operation.status = OperationStatus.INTERRUPTED
         operation.outcome = "error"
         operation.finished_at = now
         operation.duration_ms = int((now - operation.started_at).total_seconds() * 1000)
@@ -183,7 +183,7 @@ def last_in_sync_before(
         select(Operation.started_at)
         .where(
             Operation.stack == stack, Operation.kind == check,
-            Operation.status == "succeeded", Operation.outcome == "in_sync",
+            Operation.status == OperationStatus.SUCCEEDED, Operation.outcome == "in_sync",
             col(Operation.started_at) < before,
         )
         .order_by(col(Operation.started_at).desc())

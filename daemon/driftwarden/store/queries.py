@@ -17,6 +17,7 @@ from sqlalchemy import ARRAY, Select, String, Table, bindparam, delete, func, se
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlmodel import Session, col
 
+from driftwarden.model import OperationStatus
 from driftwarden.store.models import (
     AuditEvent,
     Finding,
@@ -194,7 +195,7 @@ def prune(session: Session, *, older_than: datetime) -> PruneResult:
     )
     victims = select(Operation.id).where(  # type: ignore[call-overload]
         col(Operation.started_at) < older_than,
-        Operation.status != "running",
+        Operation.status != OperationStatus.RUNNING,
         col(Operation.id).not_in(keep),
     )
     changes = select(ResourceChangeRow.id).where(  # type: ignore[call-overload]
@@ -231,7 +232,7 @@ def recent_outcomes(session: Session, stack: str, kind: str, *, limit: int) -> l
         .where(
             col(Operation.stack) == stack,
             col(Operation.kind) == kind,
-            col(Operation.status) == "succeeded",
+            col(Operation.status) == OperationStatus.SUCCEEDED,
         )
         .order_by(col(Operation.started_at).desc())
         .limit(limit)
