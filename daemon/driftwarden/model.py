@@ -26,6 +26,15 @@ class CheckStatus(StrEnum):
         return cls.DRIFTED if check is Check.DRIFT else cls.CHANGES_PENDING
 
 
+class Trigger(StrEnum):
+    """Why an operation ran."""
+
+    CLI = "cli"  # somebody ran driftwarden scan / remediate
+    SCHEDULE = "schedule"  # the daemon's schedule (or a retry)
+    REQUEST = "request"  # `driftwarden trigger`, picked up by the daemon
+    REMEDIATION = "remediation"  # a step of a remediation (plan, apply, verify)
+
+
 class OperationStatus(StrEnum):
     """Where an operation (a check, a remediation step) stands in the store."""
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from driftwarden.config import load_config
+from driftwarden.model import Trigger
 from driftwarden.service.remediate import Remediation, remediate
 from driftwarden.service.runtime import Runtime
 from driftwarden.statedir import ENV_STATE_DIR
@@ -44,8 +45,9 @@ def test_the_confirmed_plan_is_applied_and_its_file_removed(
                      [stat.S_IMODE(p.stat().st_mode) for p in plans]))  # fmt: skip
         return True
 
-    result = remediate(runtime, runtime.config.stack("demo"), "up", actor="test", trigger="cli",
-                       approved=True, confirm=confirm)  # fmt: skip
+    stack = runtime.config.stack("demo")
+    result = remediate(runtime, stack, "up", actor="test", trigger=Trigger.CLI, approved=True,
+                       confirm=confirm)  # fmt: skip
     assert seen == [(["motd"], [0o600])], "one plan, private, shown before it was applied"
     assert result.status == "succeeded", result.error
     assert (demo.files / "motd.txt").read_text() == "hello\n"
@@ -57,8 +59,9 @@ def test_a_declined_plan_changes_nothing(
 ) -> None:
     (demo.files / "motd.txt").write_text("HACKED\n")
     runtime = open_runtime(fleet, monkeypatch)
-    result = remediate(runtime, runtime.config.stack("demo"), "up", actor="test", trigger="cli",
-                       approved=True, confirm=lambda _planned: False)  # fmt: skip
+    stack = runtime.config.stack("demo")
+    result = remediate(runtime, stack, "up", actor="test", trigger=Trigger.CLI, approved=True,
+                       confirm=lambda _planned: False)  # fmt: skip
     assert result.status == "declined"
     assert result.apply_operation_id is None
     assert (demo.files / "motd.txt").read_text() == "HACKED\n"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import col, func, select
 
 from driftwarden.drift import extract_changes
-from driftwarden.model import OperationStatus, PropertyChange, ResourceChange
+from driftwarden.model import OperationStatus, PropertyChange, ResourceChange, Trigger
 from driftwarden.store.db import Store
 from driftwarden.store.findings import apply_check
 from driftwarden.store.models import AuditEvent, Finding, Operation, PropertyChangeRow
@@ -43,7 +43,7 @@ def record(
     with store.write() as session:
         start_operation(
             session, store.audit,
-            OperationStart(op_id, stack, "local-demo", "dev", kind, "cli", "ana@host", when),
+            OperationStart(op_id, stack, "local-demo", "dev", kind, Trigger.CLI, "ana@host", when),
         )  # fmt: skip
     with store.write() as session:
         outcome = ("drifted" if changes else "in_sync") if status == "succeeded" else "error"
@@ -122,7 +122,7 @@ def test_status_history_and_prune(store: Store) -> None:
     with store.write() as session:
         start_operation(
             session, store.audit,
-            OperationStart("op-running", "demo", "p", "s", "drift", "cli", "a", old),
+            OperationStart("op-running", "demo", "p", "s", "drift", Trigger.CLI, "a", old),
         )  # fmt: skip
 
     with store.read() as session:
@@ -153,7 +153,7 @@ def test_dead_process_operations_become_interrupted(store: Store) -> None:
     with store.write() as session:
         operation = start_operation(
             session, store.audit,
-            OperationStart("op-dead", "demo", "p", "s", "drift", "cli", "a", T0),
+            OperationStart("op-dead", "demo", "p", "s", "drift", Trigger.CLI, "a", T0),
         )  # fmt: skip
         operation.pid = 2**22 + 12345  # beyond pid_max: certainly not alive
         session.add(operation)

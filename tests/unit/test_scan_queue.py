@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from driftwarden.model import Trigger
 from driftwarden.service.scan_queue import Backoff, ScanQueue
 
 
 def drain(queue: ScanQueue) -> list[tuple[str, str]]:
-    out = []
+    out: list[tuple[str, str]] = []
     while (item := queue.pop()) is not None:
         out.append((item.name, item.trigger))
     return out
@@ -14,34 +15,34 @@ def drain(queue: ScanQueue) -> list[tuple[str, str]]:
 
 def test_requests_go_first_then_arrival_order() -> None:
     queue = ScanQueue()
-    assert queue.offer("a", "schedule", "daemon")
-    assert queue.offer("b", "schedule", "daemon")
-    assert queue.offer("c", "request", "ada@host", ["drift"])
+    assert queue.offer("a", Trigger.SCHEDULE, "daemon")
+    assert queue.offer("b", Trigger.SCHEDULE, "daemon")
+    assert queue.offer("c", Trigger.REQUEST, "ada@host", ["drift"])
     assert drain(queue) == [("c", "request"), ("a", "schedule"), ("b", "schedule")]
 
 
 def test_one_pending_scan_per_stack_and_none_while_it_runs() -> None:
     queue = ScanQueue()
-    assert queue.offer("a", "schedule", "daemon")
-    assert not queue.offer("a", "schedule", "daemon"), "a second tick is skipped"
-    assert not queue.offer("b", "schedule", "daemon", running=True)
+    assert queue.offer("a", Trigger.SCHEDULE, "daemon")
+    assert not queue.offer("a", Trigger.SCHEDULE, "daemon"), "a second tick is skipped"
+    assert not queue.offer("b", Trigger.SCHEDULE, "daemon", running=True)
     assert len(queue) == 1
 
 
 def test_a_request_supersedes_a_queued_tick_but_not_a_queued_request() -> None:
     queue = ScanQueue()
-    assert queue.offer("a", "schedule", "daemon")
-    assert queue.offer("a", "request", "ada@host")
-    assert not queue.offer("a", "request", "bob@host")
+    assert queue.offer("a", Trigger.SCHEDULE, "daemon")
+    assert queue.offer("a", Trigger.REQUEST, "ada@host")
+    assert not queue.offer("a", Trigger.REQUEST, "bob@host")
     item = queue.pop()
     assert item is not None
-    assert (item.trigger, item.actor) == ("request", "ada@host")
+    assert (item.trigger, item.actor) == (Trigger.REQUEST, "ada@host")
     assert queue.pop() is None
 
 
 def test_a_request_for_a_running_stack_waits_for_the_caller() -> None:
     queue = ScanQueue()
-    assert not queue.offer("a", "request", "ada@host", running=True)
+    assert not queue.offer("a", Trigger.REQUEST, "ada@host", running=True)
     assert len(queue) == 0
 
 

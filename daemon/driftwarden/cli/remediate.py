@@ -12,7 +12,7 @@ from rich.markup import escape
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import short_value, table
 from driftwarden.errors import UsageError
-from driftwarden.model import urn_name
+from driftwarden.model import Trigger, urn_name
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.remediate import GUARANTEE_OF, PLAN_OF, Remediation, judge, remediate
 from driftwarden.service.runtime import Runtime
@@ -89,7 +89,7 @@ def remediate_command(
             show_plan(planned)
             return typer.confirm(f"apply this {mode.value} to {name}?", default=False)
 
-    result = remediate(runtime, stack, mode.value, actor=runtime.actor, trigger="cli",
+    result = remediate(runtime, stack, mode.value, actor=runtime.actor, trigger=Trigger.CLI,
                        approved=True, dry_run=dry_run, confirm=confirm)  # fmt: skip
     deliver_due(runtime.store, config, runtime.actor)
     if as_json:

@@ -30,7 +30,7 @@ import schedule
 
 from driftwarden.config import StackConfig, load_config
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, CheckStatus, StackState, stack_state
+from driftwarden.model import Check, CheckStatus, StackState, Trigger, stack_state
 from driftwarden.schedule import Schedule
 from driftwarden.sdnotify import Notifier
 from driftwarden.service.digest import queue_digest
@@ -219,7 +219,7 @@ class Daemon:
     def _schedule_all(self) -> None:
         for stack in self.config.stacks:
             job = self._job(self.config.schedule_of(stack), stack.jitter or 0)
-            job.do(self.submit, stack.name, "schedule").tag(stack.name)
+            job.do(self.submit, stack.name, Trigger.SCHEDULE).tag(stack.name)
         # At least hourly, whatever the scan schedules: updates made outside driftwarden.
         self.scheduler.every(1).hours.do(self._ingest_all).tag("history")
         for target in self.config.targets:
@@ -261,12 +261,12 @@ class Daemon:
             )
         for stack, summary in zip(self.config.stacks, summaries, strict=True):
             if self.config.schedule_of(stack).next_run(summary.last_scan, now) <= now:
-                self.submit(stack.name, "schedule")
+                self.submit(stack.name, Trigger.SCHEDULE)
 
     def submit(
         self,
         name: str,
-        trigger: str,
+        trigger: Trigger,
         actor: str = DAEMON_ACTOR,
         checks: Sequence[str] | None = None,
     ) -> bool:
@@ -281,7 +281,7 @@ class Daemon:
         self._dispatch()
         return not skipped
 
-    def _skipped(self, name: str, trigger: str) -> None:
+    def _skipped(self, name: str, trigger: Trigger) -> None:
         """A skip streak is audited twice at most: its first skip, and when it ends, how
         many there were (a 2 s schedule on a slow stack would flood the chain)."""
         with self._lock:
@@ -334,7 +334,7 @@ class Daemon:
         with self._lock:
             return sorted(self._running)
 
-    def _scan(self, name: str, trigger: str, actor: str, checks: Sequence[str] | None) -> None:
+    def _scan(self, name: str, trigger: Trigger, actor: str, checks: Sequence[str] | None) -> None:
         try:
             stack = self.config.stack(name)
         except DriftwardenError:
@@ -389,7 +389,7 @@ class Daemon:
         with self._lock:
             due = self._backoff.due(now)
         for name in due:
-            self.submit(name, "schedule")
+            self.submit(name, Trigger.SCHEDULE)
 
     def _claim_requests(self) -> None:
         try:
@@ -415,7 +415,7 @@ class Daemon:
             return
         for request in to_run:
             logger.info("scan requested", extra={"stack": request.stack, "request_id": request.id})
-            self.submit(request.stack, "request", request.requested_by, request.checks)
+            self.submit(request.stack, Trigger.REQUEST, request.requested_by, request.checks)
 
     # -- status ---------------------------------------------------------------------
 

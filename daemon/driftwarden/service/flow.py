@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from driftwarden.config import StackConfig
-from driftwarden.model import Check
+from driftwarden.model import Check, Trigger
 from driftwarden.service.history import ingest_history
 from driftwarden.service.remediate import Remediation, maybe_remediate
 from driftwarden.service.runtime import Runtime
@@ -31,7 +31,7 @@ def scan_stack(
     stack: StackConfig,
     checks: Sequence[Check] | None = None,
     *,
-    trigger: str,
+    trigger: Trigger,
     actor: str | None = None,
     wait: bool = True,
     cancel: threading.Event | None = None,
@@ -64,7 +64,7 @@ def scan_stacks(
     stacks: Sequence[StackConfig],
     checks: Sequence[Check] | None = None,
     *,
-    trigger: str = "cli",
+    trigger: Trigger = Trigger.CLI,
     wait: bool = True,
     progress: Progress | None = None,
 ) -> list[StackScan]:

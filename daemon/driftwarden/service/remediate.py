@@ -21,7 +21,14 @@ from driftwarden.config import RemediationPolicy, StackConfig
 from driftwarden.drift import extract_changes
 from driftwarden.engine import Action, CheckRun, EngineError, project_name
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, CheckStatus, OperationStatus, PropertyChange, ResourceChange
+from driftwarden.model import (
+    Check,
+    CheckStatus,
+    OperationStatus,
+    PropertyChange,
+    ResourceChange,
+    Trigger,
+)
 from driftwarden.notify import Message, render_remediation
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
@@ -103,7 +110,7 @@ def remediate(
     mode: str,
     *,
     actor: str,
-    trigger: str,
+    trigger: Trigger,
     approved: bool,
     dry_run: bool = False,
     cancel: threading.Event | None = None,
@@ -127,7 +134,7 @@ def remediate(
 
 
 def _plan_and_apply(
-    runtime: Runtime, stack: StackConfig, mode: str, actor: str, trigger: str, *,
+    runtime: Runtime, stack: StackConfig, mode: str, actor: str, trigger: Trigger, *,
     approved: bool, dry_run: bool, cancel: threading.Event | None,
     confirm: Callable[[Remediation], bool] | None, plan_file: Path | None,
 ) -> Remediation:  # fmt: skip
@@ -177,7 +184,7 @@ def _plan_and_apply(
         result.status = "declined"
         _audit(runtime, actor, "remediation.declined", stack.name, plan_op, {"mode": mode})
         return result
-    if approved and trigger == "cli":
+    if approved and trigger is Trigger.CLI:
         _audit(runtime, actor, "remediation.approved", stack.name, plan_op, {"mode": mode})
     apply_op, applied, error = _engine_step(runtime, stack, APPLY_OF[mode], trigger, actor,
                                             cancel, plan_file)  # fmt: skip
@@ -204,7 +211,7 @@ def _verify(
     sync now. Drift left over is `incomplete`, never success."""
     mode = result.mode
     result.verification = run_check(
-        runtime, stack, Check.DRIFT, trigger="remediation", actor=actor, cancel=cancel
+        runtime, stack, Check.DRIFT, trigger=Trigger.REMEDIATION, actor=actor, cancel=cancel
     )
     verification = result.verification
     if verification.status is CheckStatus.FAILED:
@@ -278,7 +285,7 @@ def maybe_remediate(
                     extra={"stack": stack.name, "seen": streak,
                            "after_consecutive": policy.after_consecutive})  # fmt: skip
         return None
-    return remediate(runtime, stack, policy.policy, actor=actor, trigger="remediation",
+    return remediate(runtime, stack, policy.policy, actor=actor, trigger=Trigger.REMEDIATION,
                      approved=False, cancel=cancel)  # fmt: skip
 
 
@@ -286,7 +293,7 @@ def _engine_step(
     runtime: Runtime,
     stack: StackConfig,
     action: Action,
-    trigger: str,
+    trigger: Trigger,
     actor: str,
     cancel: threading.Event | None,
     plan_file: Path | None = None,

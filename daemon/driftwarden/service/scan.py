@@ -14,7 +14,14 @@ from driftwarden.drift import extract_changes
 from driftwarden.drift.noise import without_noise
 from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, CheckStatus, FindingTransition, OperationStatus, ResourceChange
+from driftwarden.model import (
+    Check,
+    CheckStatus,
+    FindingTransition,
+    OperationStatus,
+    ResourceChange,
+    Trigger,
+)
 from driftwarden.rules import (
     Assessment,
     Severity,
@@ -121,7 +128,7 @@ def run_check(
     stack: StackConfig,
     check: Check,
     *,
-    trigger: str = "cli",
+    trigger: Trigger = Trigger.CLI,
     actor: str | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
@@ -147,7 +154,7 @@ def _run_locked(
     runtime: Runtime,
     stack: StackConfig,
     check: Check,
-    trigger: str,
+    trigger: Trigger,
     actor: str,
     progress: Progress | None,
     cancel: threading.Event | None,

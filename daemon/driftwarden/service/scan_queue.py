@@ -8,6 +8,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from driftwarden.model import Trigger
+
 # Lower goes first: a scan somebody asked for (`driftwarden trigger`) before a tick.
 REQUEST_PRIORITY, SCHEDULE_PRIORITY = 0, 1
 
@@ -17,7 +19,7 @@ class QueuedScan:
     priority: int
     sequence: int  # arrival order within a priority
     name: str = field(compare=False)
-    trigger: str = field(compare=False)
+    trigger: Trigger = field(compare=False)
     actor: str = field(compare=False)
     checks: tuple[str, ...] | None = field(compare=False, default=None)
 
@@ -30,12 +32,12 @@ class ScanQueue:
         self._sequence = itertools.count()
 
     def offer(
-        self, name: str, trigger: str, actor: str, checks: Sequence[str] | None = None,
+        self, name: str, trigger: Trigger, actor: str, checks: Sequence[str] | None = None,
         *, running: bool = False,
     ) -> bool:  # fmt: skip
         """Queue a scan of `name`; False (skipped) when it is running or queued already.
         A request supersedes a queued scheduled tick of the same stack."""
-        priority = REQUEST_PRIORITY if trigger == "request" else SCHEDULE_PRIORITY
+        priority = REQUEST_PRIORITY if trigger is Trigger.REQUEST else SCHEDULE_PRIORITY
         queued = next((item for item in self._items if item.name == name), None)
         if queued is not None and priority < queued.priority:
             self._items.remove(queued)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from driftwarden.model import OperationStatus, ResourceChange
+from driftwarden.model import OperationStatus, ResourceChange, Trigger
 from driftwarden.processes import pid_alive
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import (
@@ -29,7 +29,7 @@ class OperationStart:
     project: str
     pulumi_stack: str
     kind: str  # drift | code (checks), plan-refresh | plan-up | refresh | up (remediation)
-    trigger: str  # cli | schedule | request | remediation
+    trigger: Trigger
     actor: str
     started_at: datetime
 
