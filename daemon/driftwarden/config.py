@@ -69,6 +69,10 @@ DurationSeconds = Annotated[
 # and postgres; https/http: a Pulumi Cloud or self-hosted service).
 BACKEND_SCHEMES = ("file", "s3", "gs", "azblob", "postgres", "https", "http")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+_URL_KINDS = {
+    "backend_url": (BACKEND_SCHEMES, "a Pulumi backend"),
+    "database_url": (DATABASE_SCHEMES, "an audit store"),
+}
 
 
 class _Model(BaseModel):
@@ -100,18 +104,12 @@ class DaemonSettings(_Model):
             raise ValueError(f"{value} is a file, not a directory: use a directory path")
         return value
 
-    @field_validator("backend_url")
+    @field_validator("backend_url", "database_url")
     @classmethod
-    def _known_backend(cls, value: str | None) -> str | None:
+    def _known_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            _require_scheme(value, BACKEND_SCHEMES, "a Pulumi backend")
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _known_database(cls, value: str | None) -> str | None:
-        if value is not None:
-            _require_scheme(value, DATABASE_SCHEMES, "an audit store")
+            schemes, what = _URL_KINDS[info.field_name or ""]
+            _require_scheme(value, schemes, what)
         return value
 
 
