@@ -19,6 +19,12 @@ from driftwarden.engine import Engine
 from driftwarden.service.runtime import engine_target
 from driftwarden.statedir import ENV_STATE_DIR, StateDir
 from tests.conftest import REPO
+from tests.integration.deployed import (
+    TEMPLATE_STACK,
+    Deployment,
+    can_adopt_passphrase,
+    copy_deployment,
+)
 
 DEMO_PROJECT = REPO / "stacks" / "local-demo"
 DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"
@@ -76,6 +82,7 @@ class Fleet:
 
     root: Path
     stacks: list[DemoStack] = field(default_factory=list)
+    template: Deployment | None = None  # the session's deployment that `add` copies
 
     @property
     def state_dir(self) -> Path:
@@ -126,15 +133,11 @@ class Fleet:
         pulumi_stack: str = "dev",
         **options: str,
     ) -> DemoStack:
-        """Copy the demo project, deploy it with the real CLI, and add it to the config."""
-        workdir = self.root / name / "project"
-        shutil.copytree(
-            DEMO_PROJECT, workdir, ignore=shutil.ignore_patterns("venv", "Pulumi.*.yaml")
-        )
-        (workdir / "venv").symlink_to(DEMO_PROJECT / "venv")
+        """Deploy the demo project (a copy of the session's deployment when this fleet has
+        one) and add it to the config."""
         stack = DemoStack(
             name=name,
-            workdir=workdir,
+            workdir=self.root / name / "project",
             files=self.root / name / "files",
             pulumi_stack=pulumi_stack,
             checks=checks,
@@ -142,10 +145,25 @@ class Fleet:
         )
         self.stacks.append(stack)
         self.write_config()
+        if self.template is not None and can_adopt_passphrase(self.template, self.state_dir):
+            copy_deployment(self.template, self.deployment(stack))
+        else:
+            self.deploy_demo(stack)
+        return stack
+
+    def deployment(self, stack: DemoStack) -> Deployment:
+        return Deployment(stack.workdir, stack.files, self.state_dir, stack.pulumi_stack)
+
+    def deploy_demo(self, stack: DemoStack) -> None:
+        """Copy the demo project and deploy it with the real CLI."""
+        shutil.copytree(
+            DEMO_PROJECT, stack.workdir, ignore=shutil.ignore_patterns("venv", "Pulumi.*.yaml")
+        )
+        (stack.workdir / "venv").symlink_to(DEMO_PROJECT / "venv")
         env = self.environment(stack)
         subprocess.run(
             ["pulumi", "stack", "init", stack.pulumi_stack, "--non-interactive"],
-            cwd=workdir,
+            cwd=stack.workdir,
             env=env,
             check=True,
             capture_output=True,
@@ -154,7 +172,6 @@ class Fleet:
         self.pulumi(stack, "config", "set", "root", str(stack.files))
         self.pulumi(stack, "config", "set", "--secret", "apiToken", SECRET_TOKEN)
         self.pulumi(stack, "up", "--yes", "--skip-preview")
-        return stack
 
     def cli(self, *args: str) -> Scan:
         """`driftwarden --config <this fleet's> ARGS…` as a user runs it (its console script)."""
@@ -185,11 +202,18 @@ class Fleet:
         return path
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Fleet:
+@pytest.fixture(scope="session")
+def deployed_demo(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    """The demo stack deployed once, with the real CLI, for every fleet to copy."""
     if not (DEMO_PROJECT / "venv" / "bin" / "python").exists():
         pytest.fail("stacks/local-demo/venv is missing: run `make setup` (scripts/setup)")
-    return Fleet(root=tmp_path)
+    fleet = Fleet(root=tmp_path_factory.mktemp("deployed-demo"))
+    return fleet.deployment(fleet.add("template", pulumi_stack=TEMPLATE_STACK))
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, deployed_demo: Deployment) -> Fleet:
+    return Fleet(root=tmp_path, template=deployed_demo)
 
 
 @pytest.fixture

@@ -234,6 +234,6 @@ def closed_port() -> int:
 
 
 # The end-to-end tests deploy local-demo stacks like the integration tests.
-from tests.integration.conftest import demo, fleet  # noqa: E402
+from tests.integration.conftest import demo, deployed_demo, fleet  # noqa: E402
 
-__all__ = ["closed_port", "demo", "fleet", "http_endpoint", "smtp_server"]
+__all__ = ["closed_port", "demo", "deployed_demo", "fleet", "http_endpoint", "smtp_server"]
