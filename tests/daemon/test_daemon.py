@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from driftwarden.statedir import ENV_STATE_DIR
-from tests.integration.conftest import DRIFTWARDEN, Fleet
+from tests.cli import DRIFTWARDEN
+from tests.integration.conftest import DemoStack, Fleet
 from tests.notify.conftest import HttpEndpoint
 
 pytestmark = pytest.mark.engine
@@ -222,12 +223,16 @@ def by_stack(ops: list[dict[str, Any]], stack: str, **match: str) -> list[dict[s
     return [op for op in ops if op["stack"] == stack and all(op[k] == v for k, v in match.items())]
 
 
-def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
+HANGING_PROGRAM = "import time\ntime.sleep(300)\n"
+FAILING_PROGRAM = 'raise RuntimeError("inventory down")\n'
+
+
+def test_schedules_run_up_to_max_parallel_and_a_failing_stack_fails_alone(fleet: Fleet) -> None:
     healthy = ["alpha", "bravo", "charlie"]
     for name in healthy:
         fleet.add(name, checks=("drift",), pulumi_stack=name, schedule="every 2s")
     broken = fleet.add("broken", checks=("code",), pulumi_stack="broken", schedule="every 2s")
-    (broken.workdir / "__main__.py").write_text('raise RuntimeError("inventory down")\n')
+    (broken.workdir / "__main__.py").write_text(FAILING_PROGRAM)
     fleet.write_config("max_parallel = 2")
 
     daemon = Daemon(fleet)
@@ -253,17 +258,21 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
         assert "RuntimeError: inventory down" in failed[0]["error"]
         assert {op["trigger"] for op in ops} == {"schedule"}
         assert {op["actor"] for op in ops} == {"daemon"}
+        lines = [line for line in daemon.lines() if line.get("message") == "operation finished"]
+        assert {"stack", "check", "status", "duration_s", "resources"} <= set(lines[0])
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+    finally:
+        daemon.kill()
 
-        # Quiet schedules from here on (a reload): scans happen when asked.
-        for stack in fleet.stacks:
-            stack.schedule = "every 1h"
-        fleet.write_config("max_parallel = 2")
-        daemon.signal(signal.SIGHUP)
-        wait_for(lambda: not running_ops(fleet), 60, "the scans in flight to finish")
 
-        # trigger: the daemon claims the request within seconds and scans with trigger
-        # `request` and the requester as actor. Pickup is measured from the request row the
-        # CLI wrote to the daemon's claim, so the CLI's own start-up does not count.
+def test_a_triggered_scan_is_claimed_within_seconds_as_the_requester(fleet: Fleet) -> None:
+    fleet.add("alpha", checks=("drift",), schedule="every 1h")
+    daemon = Daemon(fleet)
+    try:
+        wait_for(lambda: by_stack(operations(fleet), "alpha", status="succeeded"), 60, "a scan")
+        # Pickup is measured from the request row the CLI wrote to the daemon's claim, so
+        # the CLI's own start-up does not count.
         request = trigger(fleet, "alpha")["requests"][0]
         assert request["stack"] == "alpha"
         op = wait_for(
@@ -275,14 +284,20 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
         assert 0 <= pickup <= 5, f"picked up after {pickup:.1f}s"
         assert datetime.fromisoformat(op["started_at"]) >= requested_at
         assert "@" in op["actor"]
+    finally:
+        daemon.kill()
 
-        # SIGHUP adds a stack (never scanned: due at once).
+
+def test_sighup_adds_a_stack_and_an_invalid_config_keeps_the_old_one(fleet: Fleet) -> None:
+    fleet.add("alpha", checks=("drift",), schedule="every 1h")
+    daemon = Daemon(fleet)
+    try:
+        wait_for(lambda: by_stack(operations(fleet), "alpha", status="succeeded"), 60, "alpha")
+        # A new stack was never scanned: it is due at once.
         fleet.add("delta", checks=("drift",), pulumi_stack="delta", schedule="every 1h")
-        fleet.write_config("max_parallel = 2")
         daemon.signal(signal.SIGHUP)
         wait_for(lambda: by_stack(operations(fleet), "delta", status="succeeded"), 60, "delta")
 
-        # An invalid config on SIGHUP changes nothing: the old one keeps serving.
         good = fleet.config_path.read_text()
         fleet.config_path.write_text(good + "\n[[stacks]\n")
         daemon.signal(signal.SIGHUP)
@@ -295,69 +310,66 @@ def test_daemon_schedules_limits_reloads_and_stops(fleet: Fleet) -> None:
         trigger(fleet, "delta")  # the CLI cannot parse the file either: request directly
         wait_for(lambda: len(by_stack(operations(fleet), "delta")) > before, 60, "a scan")
         assert daemon.process.poll() is None
-        fleet.config_path.write_text(good)
+    finally:
+        daemon.kill()
 
-        # SIGTERM during a scan: that operation ends `cancelled`, the daemon exits 0. The
-        # program hangs, so the scan is surely still running when the signal lands.
-        (broken.workdir / "__main__.py").write_text("import time\ntime.sleep(300)\n")
-        trigger(fleet, "broken")
-        # The broken stack's own scan: another stack's scan may be running too (seen once:
-        # the earlier delta scan, which then succeeded).
-        running = wait_for(lambda: by_stack(running_ops(fleet), "broken"), 30, "broken's scan")
-        wait_for(lambda: processes_in(broken.workdir), 60, "the program running")
+
+def hanging_scan(fleet: Fleet) -> tuple[Daemon, DemoStack, dict[str, Any]]:
+    """A daemon whose only stack's program hangs, and that stack's running operation: a
+    signal sent now surely lands mid-scan."""
+    hanging = fleet.add("hanging", checks=("code",), schedule="every 1h")
+    (hanging.workdir / "__main__.py").write_text(HANGING_PROGRAM)
+    daemon = Daemon(fleet)
+    try:
+        running = wait_for(lambda: by_stack(running_ops(fleet), "hanging"), 60, "the scan")[0]
+        wait_for(lambda: processes_in(hanging.workdir), 60, "the program running")
+    except BaseException:
+        daemon.kill()
+        raise
+    return daemon, hanging, running
+
+
+def test_sigterm_during_a_scan_cancels_it_and_leaves_no_process(fleet: Fleet) -> None:
+    daemon, hanging, running = hanging_scan(fleet)
+    try:
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
         statuses = {op["id"]: op["status"] for op in operations(fleet)}
-        assert "cancelled" in {statuses[op["id"]] for op in running}
+        assert statuses[running["id"]] == "cancelled"
         assert "running" not in statuses.values()
         assert engine_processes(daemon.process.pid) == []
-        assert processes_in(broken.workdir) == [], "the hanging program was left behind"
-        lines = [line for line in daemon.lines() if line.get("message") == "operation finished"]
-        assert {"stack", "check", "status", "duration_s", "resources"} <= set(lines[0])
+        assert processes_in(hanging.workdir) == [], "the hanging program was left behind"
     finally:
         daemon.kill()
 
-    # SIGKILL, then a restart: the killed run becomes `interrupted`, scanning carries on.
-    daemon = Daemon(fleet)
+
+def test_sigkill_then_restart_marks_the_run_interrupted_and_scans_on(fleet: Fleet) -> None:
+    daemon, hanging, victim = hanging_scan(fleet)
     try:
-        trigger(fleet, "broken")  # still hanging: the scan is running when the kill lands
-        victim = wait_for(lambda: by_stack(running_ops(fleet), "broken"), 60, "broken's scan")[0]
-        wait_for(lambda: processes_in(broken.workdir), 60, "the program running")
         daemon.process.kill()
         daemon.process.wait(timeout=30)
         # The orphaned engine notices its daemon is gone and stops, program included.
-        wait_for(lambda: not processes_in(broken.workdir), 30, "the orphaned engine to stop")
-        (broken.workdir / "__main__.py").write_text('raise RuntimeError("inventory down")\n')
-        restarted = Daemon(fleet)
-        try:
-            wait_for(
-                lambda: (
-                    next((op for op in operations(fleet) if op["id"] == victim["id"]), {}).get(
-                        "status"
-                    )
-                    == "interrupted"
-                ),
-                60,
-                "the killed operation marked interrupted",
-            )
-            count = len(by_stack(operations(fleet), "alpha", status="succeeded"))
-            trigger(fleet, "alpha")
-            wait_for(
-                lambda: len(by_stack(operations(fleet), "alpha", status="succeeded")) > count,
-                60,
-                "a scan after the restart",
-            )
-            restarted.signal(signal.SIGTERM)
-            assert restarted.wait(timeout=60) == 0
-        finally:
-            restarted.kill()
+        wait_for(lambda: not processes_in(hanging.workdir), 30, "the orphaned engine to stop")
     finally:
         daemon.kill()
-    verify = subprocess.run(
-        [str(DRIFTWARDEN), "--config", str(fleet.config_path), "audit", "verify", "--json"],
-        capture_output=True, text=True, env=env(), check=False, timeout=60,
-    )  # fmt: skip
-    assert json.loads(verify.stdout)["ok"] is True
+    (hanging.workdir / "__main__.py").write_text(FAILING_PROGRAM)
+    fleet.add("alpha", checks=("drift",), pulumi_stack="alpha", schedule="every 1h")
+    restarted = Daemon(fleet)
+    try:
+        wait_for(
+            lambda: (
+                next((op for op in operations(fleet) if op["id"] == victim["id"]), {}).get("status")
+                == "interrupted"
+            ),
+            60,
+            "the killed operation marked interrupted",
+        )
+        wait_for(lambda: by_stack(operations(fleet), "alpha", status="succeeded"), 60, "a scan")
+        restarted.signal(signal.SIGTERM)
+        assert restarted.wait(timeout=60) == 0
+    finally:
+        restarted.kill()
+    assert fleet.cli("audit", "verify", "--json").json["ok"] is True
 
 
 def test_timeout_stops_the_whole_engine_and_frees_the_stack(fleet: Fleet) -> None:

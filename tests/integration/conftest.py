@@ -10,14 +10,14 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from driftwarden.config import load_config
 from driftwarden.engine import Engine
 from driftwarden.service.runtime import engine_target
-from driftwarden.statedir import ENV_STATE_DIR, StateDir
+from driftwarden.statedir import StateDir
+from tests.cli import CliResult, driftwarden
 from tests.conftest import REPO
 from tests.integration.deployed import (
     TEMPLATE_STACK,
@@ -27,26 +27,7 @@ from tests.integration.deployed import (
 )
 
 DEMO_PROJECT = REPO / "stacks" / "local-demo"
-DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"
 SECRET_TOKEN = "initial-token-7f3d9a"
-
-
-@dataclass
-class Scan:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.stdout)
-        return data
-
-    def result(self, stack: str, check: str) -> dict[str, Any]:
-        for result in self.json["results"]:
-            if result["stack"] == stack and result["check"] == check:
-                return dict(result)
-        raise AssertionError(f"no {stack}/{check} result in {self.stdout}")
 
 
 @dataclass
@@ -173,20 +154,11 @@ class Fleet:
         self.pulumi(stack, "config", "set", "--secret", "apiToken", SECRET_TOKEN)
         self.pulumi(stack, "up", "--yes", "--skip-preview")
 
-    def cli(self, *args: str) -> Scan:
-        """`driftwarden --config <this fleet's> ARGS…` as a user runs it (its console script)."""
-        result = subprocess.run(
-            [str(DRIFTWARDEN), "--config", str(self.config_path), *args],
-            env={k: v for k, v in os.environ.items() if k != ENV_STATE_DIR},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        return Scan(result.returncode, result.stdout, result.stderr)
+    def cli(self, *args: str, subprocess: bool = False, input: str | None = None) -> CliResult:
+        """`driftwarden --config <this fleet's> ARGS…` (see tests/cli.py)."""
+        return driftwarden(self.config_path, *args, subprocess=subprocess, input=input)
 
-    def scan(self, *args: str) -> Scan:
+    def scan(self, *args: str) -> CliResult:
         return self.cli("scan", *args)
 
     def state_file(self, stack: DemoStack) -> Path:

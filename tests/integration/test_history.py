@@ -3,15 +3,12 @@ straight with the CLI, is recorded once, with its git author, result and counts.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from typing import Any
 
 import pytest
 
-from driftwarden.statedir import ENV_STATE_DIR
-from tests.integration.conftest import DRIFTWARDEN, DemoStack, Fleet
+from tests.integration.conftest import DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
 
@@ -27,13 +24,9 @@ def git(demo: DemoStack, *args: str) -> None:
 
 
 def stack_updates(fleet: Fleet) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [str(DRIFTWARDEN), "--config", str(fleet.config_path), "audit", "log", "--stack", "demo",
-         "--json", "--limit", "200"],
-        capture_output=True, text=True, check=True, timeout=120,
-        env={k: v for k, v in os.environ.items() if k != ENV_STATE_DIR},
-    )  # fmt: skip
-    events: list[dict[str, Any]] = json.loads(result.stdout)["events"]
+    result = fleet.cli("audit", "log", "--stack", "demo", "--json", "--limit", "200")
+    assert result.code == 0, result.stderr
+    events: list[dict[str, Any]] = result.json["events"]
     return [e for e in events if e["action"] == "stack.update"]
 
 
@@ -84,11 +77,7 @@ def test_drift_is_attributed_out_of_band_or_to_the_update_that_failed(
     (demo.files / "README.txt").write_text("edited by hand\n")
     readme = drift_changes(fleet)["readme"]
     assert readme["attribution"] == {"kind": "out_of_band"}
-    (finding,) = json.loads(subprocess.run(
-        [str(DRIFTWARDEN), "--config", str(fleet.config_path), "drift", "show", "demo", "--json"],
-        capture_output=True, text=True, check=True, timeout=120,
-        env={k: v for k, v in os.environ.items() if k != ENV_STATE_DIR},
-    ).stdout)["findings"]  # fmt: skip
+    (finding,) = fleet.cli("drift", "show", "demo", "--json").json["findings"]
     assert finding["attribution"] == {"kind": "out_of_band"}
 
     # Someone's update crashes after writing the file: state and disk now disagree.

@@ -16,7 +16,8 @@ from psycopg import sql
 
 from driftwarden.config import load_config
 from driftwarden.service.runtime import Runtime
-from tests.integration.conftest import DEMO_PROJECT, DRIFTWARDEN, DemoStack, Fleet
+from tests.cli import DRIFTWARDEN
+from tests.integration.conftest import DEMO_PROJECT, DemoStack, Fleet
 from tests.pgserver import (
     PostgresServer,
     PostgresUnavailableError,

@@ -14,31 +14,21 @@ from typing import Any
 import pytest
 
 from driftwarden.statedir import ENV_STATE_DIR
-from tests.integration.conftest import DRIFTWARDEN, DemoStack, Fleet
+from tests.cli import DRIFTWARDEN
+from tests.integration.conftest import DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
 
 
-def cli(fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(DRIFTWARDEN), "--config", str(fleet.config_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={k: v for k, v in os.environ.items() if k != ENV_STATE_DIR},
-    )
-
-
 def cli_json(fleet: Fleet, *args: str) -> Any:
-    result = cli(fleet, *args, "--json")
-    assert result.returncode == 0, result.stderr
+    result = fleet.cli(*args, "--json")
+    assert result.code == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def audit_actions(fleet: Fleet) -> list[dict[str, Any]]:
-    result = cli(fleet, "audit", "export", "--format", "jsonl")
-    assert result.returncode == 0, result.stderr
+    result = fleet.cli("audit", "export", "--format", "jsonl")
+    assert result.code == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
@@ -108,8 +98,8 @@ def test_history_and_status_show_what_ran(fleet: Fleet, demo: DemoStack) -> None
     assert row["open_findings"] == 1
     assert row["last_scan"] == operations[0]["started_at"]
 
-    table = cli(fleet, "status")
-    assert table.returncode == 0
+    table = fleet.cli("status")
+    assert table.code == 0
     assert "drifted" in table.stdout
 
 
@@ -147,8 +137,8 @@ def test_scan_killed_mid_engine_is_marked_interrupted_on_next_start(
     process.wait(timeout=30)
 
     # Any writer's start recovers (a read command only reads: it writes no row).
-    assert cli(fleet, "db", "upgrade").returncode == 0
-    status = cli(fleet, "history", "--json")
+    assert fleet.cli("db", "upgrade").code == 0
+    status = fleet.cli("history", "--json")
     (operation,) = [
         o for o in json.loads(status.stdout)["operations"] if o["operation_id"] == operation_id
     ]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Any
 
 import pytest
 
 from driftwarden.service.locks import stack_lock
-from tests.integration.conftest import DRIFTWARDEN, SECRET_TOKEN, DemoStack, Fleet
+from tests.integration.conftest import SECRET_TOKEN, DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
 
@@ -264,9 +262,5 @@ def test_world_writable_file_is_high_listed_first_and_gates_fail_on(
     assert fleet.scan("--check", "drift", "--fail-on", "critical").code == 0
     assert fleet.scan("--check", "drift", "--fail-on", "bogus").code == 2
 
-    shown_findings = subprocess.run(
-        [str(DRIFTWARDEN), "--config", str(fleet.config_path), "drift", "show", "demo", "--json"],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
-    findings = json.loads(shown_findings.stdout)["findings"]
+    findings = fleet.cli("drift", "show", "demo", "--json").json["findings"]
     assert [(f["path"], f["severity"]) for f in findings] == [("mode", "high"), ("content", None)]

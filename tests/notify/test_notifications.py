@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import DRIFTWARDEN, SECRET_TOKEN, DemoStack, Fleet
+from tests.cli import DRIFTWARDEN
+from tests.integration.conftest import SECRET_TOKEN, DemoStack, Fleet
 from tests.notify.conftest import HttpEndpoint, SmtpServer
 
 pytestmark = pytest.mark.engine
@@ -31,17 +32,9 @@ def configure(
     )
 
 
-def cli(fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(DRIFTWARDEN), "--config", str(fleet.config_path), *args],
-        capture_output=True, text=True, timeout=300, check=False,
-        env={k: v for k, v in os.environ.items() if k != "DRIFTWARDEN_STATE_DIR"},
-    )  # fmt: skip
-
-
 def outbox(fleet: Fleet) -> list[dict[str, Any]]:
-    result = cli(fleet, "notify", "list", "--json")
-    assert result.returncode == 0, result.stderr
+    result = fleet.cli("notify", "list", "--json")
+    assert result.code == 0, result.stderr
     rows: list[dict[str, Any]] = json.loads(result.stdout)["notifications"]
     return rows
 
@@ -123,13 +116,13 @@ def test_a_down_endpoint_gets_its_messages_once_it_is_back(
     http_endpoint.succeed()
     failed_requests = len(http_endpoint.requests)
     time.sleep(2.5)  # the first backoff
-    send = cli(fleet, "notify", "send", "--json")
+    send = fleet.cli("notify", "send", "--json")
     assert json.loads(send.stdout)["sent"] == 1
     assert len(http_endpoint.requests) == failed_requests + 1
     (sent,) = outbox(fleet)
     assert sent["status"] == "sent"
     # Exactly once: nothing more goes out, however often the outbox is flushed.
-    cli(fleet, "notify", "send")
+    fleet.cli("notify", "send")
     assert fleet.scan("--check", "drift").code == 3
     assert len(http_endpoint.requests) == failed_requests + 1
 
@@ -147,14 +140,14 @@ def test_a_broken_target_fails_alone(
     assert fleet.scan("--check", "drift").code == 3
     assert len(smtp_server.wait_for(1)) == 1  # delivered at once, whatever "broken" does
     time.sleep(2.5)
-    cli(fleet, "notify", "send")
+    fleet.cli("notify", "send")
     rows = {row["target"]: row for row in outbox(fleet)}
     assert rows["mail"]["status"] == "sent"
     assert rows["broken"]["status"] == "failed"
     assert rows["broken"]["attempts"] == 2
     assert rows["broken"]["last_error"]
     assert "s3cr3t-token" not in json.dumps(rows)
-    audit = cli(fleet, "audit", "export")
+    audit = fleet.cli("audit", "export")
     events = [json.loads(line) for line in audit.stdout.splitlines()]
     failed = [e for e in events if e["activity"] == "notification.failed"]
     assert len(failed) == 1
@@ -182,7 +175,7 @@ def test_a_scan_killed_before_delivery_delivers_after_restart(
     assert queued["status"] == "pending"  # the transition and its message survived
 
     http_endpoint.delay(0)
-    send = cli(fleet, "notify", "send", "--json")
+    send = fleet.cli("notify", "send", "--json")
     assert json.loads(send.stdout)["sent"] == 1
     (delivered,) = outbox(fleet)
     assert delivered["status"] == "sent"
@@ -201,8 +194,8 @@ def test_a_digest_lists_what_is_still_open_and_stays_quiet_once_fixed(
     assert fleet.scan("--check", "drift").code == 3
     smtp_server.wait_for(1)  # the drift.new message
 
-    result = cli(fleet, "notify", "digest", "--json")
-    assert result.returncode == 0, result.stderr
+    result = fleet.cli("notify", "digest", "--json")
+    assert result.code == 0, result.stderr
     digests = {d["target"]: d for d in json.loads(result.stdout)["digests"]}
     assert {name: (d["status"], d["stacks"], d["findings"], d["error"])
             for name, d in digests.items()} == {
@@ -231,14 +224,14 @@ def test_a_digest_lists_what_is_still_open_and_stays_quiet_once_fixed(
     (demo.files / "secrets" / "api-token").write_text(SECRET_TOKEN)
     assert fleet.scan("--check", "drift").code == 0
     smtp_server.wait_for(3)  # drift.resolved
-    quiet = cli(fleet, "notify", "digest", "--json")
-    assert quiet.returncode == 0, quiet.stderr
+    quiet = fleet.cli("notify", "digest", "--json")
+    assert quiet.code == 0, quiet.stderr
     assert {d["status"] for d in json.loads(quiet.stdout)["digests"]} == {"nothing_open"}
     time.sleep(1)
     assert len(smtp_server.messages) == 3
 
-    unknown = cli(fleet, "notify", "digest", "--target", "pager")
-    assert unknown.returncode == 2
+    unknown = fleet.cli("notify", "digest", "--target", "pager")
+    assert unknown.code == 2
     assert unknown.stderr == "error: no target named 'pager' — known targets: mail, hook\n"
 
 
@@ -246,8 +239,8 @@ def test_digest_without_a_schedule_or_a_target_says_how_to_set_one(
     fleet: Fleet, http_endpoint: HttpEndpoint
 ) -> None:
     configure(fleet, {"hook": http_endpoint.url()})
-    result = cli(fleet, "notify", "digest")
-    assert result.returncode == 2
+    result = fleet.cli("notify", "digest")
+    assert result.code == 2
     assert result.stderr.startswith(f"error: {fleet.config_path}: no target has a digest schedule")
     assert 'digest = "daily at 09:00"' in result.stderr
     assert http_endpoint.requests == []

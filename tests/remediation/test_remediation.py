@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import DRIFTWARDEN, DemoStack, Fleet
+from tests.integration.conftest import DemoStack, Fleet
 from tests.notify.conftest import HttpEndpoint
 
 pytestmark = pytest.mark.engine
@@ -23,16 +21,8 @@ def configure(fleet: Fleet, endpoint: HttpEndpoint, **policy: Any) -> None:
     )
 
 
-def cli(fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(DRIFTWARDEN), "--config", str(fleet.config_path), *args],
-        capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if k != "DRIFTWARDEN_STATE_DIR"},
-    )  # fmt: skip
-
-
 def history(fleet: Fleet) -> list[dict[str, Any]]:
-    result = cli(fleet, "history", "--json", "--limit", "100")
+    result = fleet.cli("history", "--json", "--limit", "100")
     operations: list[dict[str, Any]] = json.loads(result.stdout)["operations"]
     return list(reversed(operations))  # oldest first
 
@@ -60,7 +50,7 @@ def test_up_restores_the_file_and_verifies(
         ("up", "remediation", "succeeded", "applied"),
         ("drift", "remediation", "succeeded", "in_sync"),
     ]
-    assert json.loads(cli(fleet, "drift", "show", "demo", "--json").stdout)["findings"] == []
+    assert json.loads(fleet.cli("drift", "show", "demo", "--json").stdout)["findings"] == []
     assert "[driftwarden] demo: remediation (up) done; the stack is in sync" in titles(
         http_endpoint
     )
@@ -145,20 +135,20 @@ def test_manual_approval_waits_for_remediate_yes(
     assert len(approval) == 1  # asked once, not per scan
     assert "driftwarden remediate demo --mode up --yes" in approval[0]["message"]
 
-    not_a_terminal = cli(fleet, "remediate", "demo", "--mode", "up")
-    assert not_a_terminal.returncode == 2
+    not_a_terminal = fleet.cli("remediate", "demo", "--mode", "up")
+    assert not_a_terminal.code == 2
     assert "without --yes when not on a terminal" in not_a_terminal.stderr
     assert motd.read_text() == "HACKED\n"
 
-    approved = cli(fleet, "remediate", "demo", "--mode", "up", "--yes", "--json")
-    assert approved.returncode == 0, approved.stderr
+    approved = fleet.cli("remediate", "demo", "--mode", "up", "--yes", "--json")
+    assert approved.code == 0, approved.stderr
     assert json.loads(approved.stdout)["status"] == "succeeded"
     assert motd.read_text() == "hello\n"
     up = [o for o in history(fleet) if o["kind"] == "up"]
     assert len(up) == 1
     assert up[0]["trigger"] == "cli"
     assert "@" in up[0]["actor"]  # the approving user, not the daemon
-    audit = [json.loads(line) for line in cli(fleet, "audit", "export").stdout.splitlines()]
+    audit = [json.loads(line) for line in fleet.cli("audit", "export").stdout.splitlines()]
     (event,) = [e for e in audit if e["activity"] == "remediation.approved"]
     assert event["actor"]["user"]["name"] == up[0]["actor"]
 
@@ -183,8 +173,8 @@ def test_dry_run_only_shows_the_plan_and_its_verdict(
     configure(fleet, http_endpoint)  # policy none: nothing automatic
     (demo.files / "motd.txt").write_text("HACKED\n")
     (demo.files / "README.txt").unlink()
-    result = cli(fleet, "remediate", "demo", "--mode", "refresh", "--dry-run", "--json")
-    assert result.returncode == 0, result.stderr
+    result = fleet.cli("remediate", "demo", "--mode", "refresh", "--dry-run", "--json")
+    assert result.code == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["status"] == "dry_run"
     assert {c["change"] for c in plan["plan"]} == {"update", "delete"}

@@ -18,7 +18,8 @@ from driftwarden.model import Trigger
 from driftwarden.service.remediate import Remediation, remediate
 from driftwarden.service.runtime import Runtime
 from driftwarden.statedir import ENV_STATE_DIR
-from tests.integration.conftest import DRIFTWARDEN, DemoStack, Fleet
+from tests.cli import DRIFTWARDEN
+from tests.integration.conftest import DemoStack, Fleet
 from tests.remediation.test_remediation import history
 
 pytestmark = pytest.mark.engine

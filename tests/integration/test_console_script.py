@@ -1,0 +1,62 @@
+"""One smoke test per command through the console script, as a user runs it.
+
+Most tests run commands in process (tests/cli.py). Here each command also runs through
+`.venv/bin/driftwarden` in a subprocess and must print what the in-process run printed,
+with the same exit code: the entry point works, and the in-process runner is faithful.
+(`run`, `trigger` and `remediate` run as processes in tests/daemon and tests/remediation.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import DemoStack, Fleet
+
+pytestmark = pytest.mark.engine
+
+COMMANDS = ("scan", "run", "trigger", "status", "history", "remediate", "drift", "audit",
+            "config", "db", "notify", "pulumi-env")  # fmt: skip
+
+# Read and outbox commands: the same stdout and exit code both ways, on the same store.
+SAME_BOTH_WAYS = [
+    ("--version",),
+    ("status", "--json"),
+    ("history", "--json"),
+    ("drift", "show", "demo", "--json"),
+    ("drift", "show", "demo"),
+    ("audit", "verify", "--json"),
+    ("audit", "export"),
+    ("audit", "log", "--json"),
+    ("notify", "list", "--json"),
+    ("notify", "send", "--json"),
+    ("config", "check"),
+    ("pulumi-env", "demo"),
+    ("db", "upgrade"),
+    ("drift", "show", "nosuchstack"),
+]
+
+
+def test_every_command_prints_the_same_through_the_console_script(
+    fleet: Fleet, demo: DemoStack
+) -> None:
+    (demo.files / "motd.txt").write_text("edited by hand\n")
+    scanned = fleet.cli("scan", "--check", "drift", "--json", subprocess=True)
+    assert scanned.code == 3, scanned.stderr
+    assert scanned.result("demo", "drift")["status"] == "drifted"
+
+    for args in SAME_BOTH_WAYS:
+        in_process = fleet.cli(*args)
+        console_script = fleet.cli(*args, subprocess=True)
+        shown = " ".join(args)
+        assert console_script.code == in_process.code, f"{shown}: {console_script.stderr}"
+        assert console_script.stdout == in_process.stdout, shown
+        assert console_script.stderr == in_process.stderr, shown
+
+    # Help is fitted to the terminal's width, which differs: the same commands listed.
+    for helped in (fleet.cli("--help"), fleet.cli("--help", subprocess=True)):
+        assert helped.code == 0
+        listed = {line.split()[0] for line in helped.stdout.splitlines() if line.startswith("  ")}
+        assert set(COMMANDS) <= listed, helped.stdout
+
+    assert fleet.cli("drift", "show", "nosuchstack").code == 2
+    assert "motd" in fleet.cli("drift", "show", "demo").stdout
