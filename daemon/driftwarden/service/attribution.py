@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from driftwarden.config import StackConfig
+from driftwarden.drift.lifecycle import observations
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, ResourceChange
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
-from driftwarden.store.findings import observations
 from driftwarden.store.operations import last_in_sync_before
 from driftwarden.store.queries import open_attributions
 from driftwarden.store.updates import stack_update_events
@@ -46,7 +46,7 @@ def attribute(
     result: dict[str, dict[str, Any]] = {}
     fresh = []
     for change in changes:
-        keys = [(obs.urn, obs.path) for obs in observations([change])]
+        keys = [obs.key for obs in observations([change])]
         if all(key in known for key in keys):
             stored = next((known[key] for key in keys if known[key]), None)
             if stored:

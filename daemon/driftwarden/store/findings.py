@@ -1,58 +1,31 @@
-"""The finding lifecycle: opened, seen again, changed, resolved. Each transition is audited.
-
-A finding is one differing (stack, check, resource, property); a resource that is
-deleted or created as a whole is one finding with path "". Only successful checks feed
-this: a failed check resolves nothing.
-"""
+"""Findings in the store: each check's fold (drift.lifecycle) written, each transition
+audited; and the approval marks of remediation."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from driftwarden.drift.lifecycle import (
+    CheckSeen,
+    FindingRecord,
+    Observation,
+    Rating,
+    fold_check,
+)
 from driftwarden.model import FindingTransition, ResourceChange, TransitionKind
-from driftwarden.rules import Assessment
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Finding, utcnow
 
-
-@dataclass(frozen=True)
-class Observation:
-    """One differing property (or whole resource) as a check saw it."""
-
-    urn: str
-    type: str
-    change: str
-    path: str
-    kind: str
-    expected: Any
-    actual: Any
-    secret: bool
-    source: str = "diff"
-
-    @property
-    def values(self) -> tuple[Any, ...]:
-        return (self.change, self.kind, self.expected, self.actual, self.secret)
+_RECORD_FIELDS = tuple(f.name for f in fields(FindingRecord))
 
 
-def observations(changes: Sequence[ResourceChange]) -> Iterator[Observation]:
-    for change in changes:
-        if not change.properties:
-            yield Observation(change.urn, change.type, change.change, "", "", None, None, False)
-        for prop in change.properties:
-            yield Observation(
-                change.urn, change.type, change.change, prop.path, prop.kind,
-                prop.expected, prop.actual, prop.secret, prop.source,
-            )  # fmt: skip
-
-
-def new_finding_id() -> str:
-    return f"fd-{secrets.token_hex(8)}"
+def finding_record(finding: Finding) -> FindingRecord:
+    return FindingRecord(**{name: getattr(finding, name) for name in _RECORD_FIELDS})
 
 
 def apply_check(
@@ -65,60 +38,31 @@ def apply_check(
     actor: str,
     changes: Sequence[ResourceChange],
     seen_at: datetime,
-    assess: Callable[[Observation], Assessment | None] | None = None,
+    assess: Callable[[Observation], Rating | None] | None = None,
     attributions: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[FindingTransition]:
-    """Fold one successful check's changes into the open findings of (stack, check)."""
-    open_findings = {
-        (finding.urn, finding.path): finding
-        for finding in session.exec(
-            select(Finding).where(
-                Finding.stack == stack, Finding.check == check, col(Finding.resolved_at).is_(None)
-            )
+    """Fold one successful check's changes into the stack's open findings (the fold keeps
+    to the findings of `check`), write the result and audit each transition."""
+    rows = {
+        row.id: row
+        for row in session.exec(
+            select(Finding).where(Finding.stack == stack, col(Finding.resolved_at).is_(None))
         )
     }
-    transitions: list[FindingTransition] = []
-    seen: set[tuple[str, str]] = set()
-    for obs in observations(changes):
-        key = (obs.urn, obs.path)
-        if key in seen:
-            continue
-        seen.add(key)
-        finding = open_findings.get(key)
-        rating = assess(obs) if assess is not None else None
-        severity, rule = (rating.severity.value, rating.title) if rating else (None, None)
-        if finding is None:
-            finding = Finding(
-                id=new_finding_id(), stack=stack, check=check, urn=obs.urn, type=obs.type,
-                change=obs.change, path=obs.path, kind=obs.kind, expected=obs.expected,
-                actual=obs.actual, secret=obs.secret, source=obs.source,
-                first_seen=seen_at, last_seen=seen_at,
-                occurrences=1, first_operation_id=operation_id, last_operation_id=operation_id,
-                severity=severity, rule=rule, attribution=(attributions or {}).get(obs.urn),
-            )  # fmt: skip
-            session.add(finding)
-            transitions.append(transition_of("opened", finding))
-            continue
-        finding.last_seen = seen_at
-        finding.occurrences += 1
-        finding.severity, finding.rule = severity, rule
-        finding.last_operation_id = operation_id
-        finding.source = obs.source
-        before = (finding.change, finding.kind, finding.expected, finding.actual, finding.secret)
-        if before != obs.values:
-            previous = {"change": finding.change, "kind": finding.kind,
-                        "expected": finding.expected, "actual": finding.actual}  # fmt: skip
-            finding.change, finding.kind = obs.change, obs.kind
-            finding.expected, finding.actual, finding.secret = obs.expected, obs.actual, obs.secret
-            transitions.append(transition_of("changed", finding, previous))
-        session.add(finding)
-    for key, finding in open_findings.items():
-        if key not in seen:
-            finding.resolved_at = seen_at
-            finding.last_operation_id = operation_id
-            session.add(finding)
-            transitions.append(transition_of("resolved", finding))
-    for transition in transitions:
+    seen = CheckSeen(
+        stack=stack, check=check, operation_id=operation_id, seen_at=seen_at, changes=changes,
+        rate=assess, attributions=attributions or {},
+    )  # fmt: skip
+    result = fold_check((finding_record(row) for row in rows.values()), seen)
+    for record in result.opened:
+        session.add(Finding(**asdict(record)))
+    for record in result.updated:
+        row = rows[record.id]
+        for name in _RECORD_FIELDS:
+            if getattr(row, name) != getattr(record, name):
+                setattr(row, name, getattr(record, name))
+        session.add(row)
+    for transition in result.transitions:
         audit.append(
             session,
             actor=actor,
@@ -129,21 +73,12 @@ def apply_check(
             details=transition.details(),
             time=seen_at,
         )
-    return transitions
+    return list(result.transitions)
 
 
-def transition_of(
-    kind: TransitionKind, finding: Finding, previous: dict[str, Any] | None = None
-) -> FindingTransition:
-    """The finding as a transition of `kind`: what messages and the audit chain carry."""
-    return FindingTransition(
-        kind=kind, finding_id=finding.id, stack=finding.stack, check=finding.check,
-        urn=finding.urn, type=finding.type, change=finding.change, path=finding.path,
-        property_kind=finding.kind, expected=finding.expected, actual=finding.actual,
-        secret=finding.secret, source=finding.source, previous=previous,
-        severity=finding.severity, rule=finding.rule,
-        attribution=finding.attribution,
-    )  # fmt: skip
+def transition_of(kind: TransitionKind, finding: Finding) -> FindingTransition:
+    """The stored finding as a transition of `kind` (a digest lists open ones as `opened`)."""
+    return finding_record(finding).transition(kind)
 
 
 def request_approval(
