@@ -19,7 +19,15 @@ from driftwarden.store.operations import (
     recover_interrupted,
     start_operation,
 )
-from driftwarden.store.queries import history, open_findings, prune, stack_summaries
+from driftwarden.store.outbox import record_test_message
+from driftwarden.store.queries import (
+    history,
+    open_findings,
+    prune,
+    record_prune,
+    stack_summaries,
+)
+from driftwarden.store.remediations import record_remediation
 from tests.conftest import load_events
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -146,6 +154,35 @@ def test_status_history_and_prune(store: Store) -> None:
         remaining = set(session.exec(select(Operation.id)).all())
     assert remaining == {"op-old-drift", "op-new", "op-new-code", "op-running"}
     assert _count(store, AuditEvent) == events_before
+    assert store.audit.verify(store).ok
+
+
+def test_pruning_test_messages_and_remediation_steps_are_audited_as_before(store: Store) -> None:
+    cutoff = T0 - timedelta(days=180)
+    with store.write() as session:
+        pruned = prune(session, older_than=cutoff)
+        record_prune(session, store.audit, actor="ana@host", older_than=cutoff, result=pruned)
+        record_test_message(session, store.audit, actor="ana@host", target="ops", sent=True,
+                            error=None)  # fmt: skip
+        record_test_message(session, store.audit, actor="ana@host", target="mail", sent=False,
+                            error="connection refused")  # fmt: skip
+        record_remediation(session, store.audit, actor="ana@host", stack="demo",
+                           operation_id="op-plan", event="declined",
+                           details={"mode": "up"})  # fmt: skip
+    with store.read() as session:
+        events = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all()
+        recorded = [(e.actor, e.action, e.stack, e.operation_id, e.outcome, e.details)
+                    for e in events]  # fmt: skip
+    assert recorded == [
+        ("ana@host", "store.pruned", None, None, None, {
+            "older_than": "2025-07-05T00:00:00+00:00", "operations": 0,
+            "resource_changes": 0, "property_changes": 0,
+        }),
+        ("ana@host", "notification.test", None, None, "sent", {"target": "ops", "error": None}),
+        ("ana@host", "notification.test", None, None, "failed",
+         {"target": "mail", "error": "connection refused"}),
+        ("ana@host", "remediation.declined", "demo", "op-plan", None, {"mode": "up"}),
+    ]  # fmt: skip
     assert store.audit.verify(store).ok
 
 

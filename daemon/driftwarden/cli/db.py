@@ -12,7 +12,7 @@ from driftwarden.errors import UsageError
 from driftwarden.schedule import parse_duration
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.db import redact_db_url, upgrade
-from driftwarden.store.queries import prune
+from driftwarden.store.queries import prune, record_prune
 
 db_app = typer.Typer(help="Manage the audit store.", no_args_is_help=True)
 
@@ -44,14 +44,8 @@ def prune_command(
     cutoff = datetime.now(UTC) - age
     with runtime.store.write() as session:
         result = prune(session, older_than=cutoff)
-        runtime.store.audit.append(
-            session,
-            actor=runtime.actor,
-            action="store.pruned",
-            details={"older_than": cutoff.isoformat(), "operations": result.operations,
-                     "resource_changes": result.resource_changes,
-                     "property_changes": result.property_changes},
-        )  # fmt: skip
+        record_prune(session, runtime.store.audit, actor=runtime.actor, older_than=cutoff,
+                     result=result)  # fmt: skip
     data = {"cutoff": cutoff.isoformat(), **result.__dict__}
     if as_json:
         print_json(data)

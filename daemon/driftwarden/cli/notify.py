@@ -16,7 +16,7 @@ from driftwarden.service.digest import queue_digest
 from driftwarden.service.notifications import deliver_due, target_config_files, target_urls
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.views import iso
-from driftwarden.store.outbox import list_notifications
+from driftwarden.store.outbox import list_notifications, record_test_message
 
 notify_app = typer.Typer(help="Notification targets and the outbox.", no_args_is_help=True)
 
@@ -51,10 +51,9 @@ def send_test_command(
             delivery = Delivery(False, str(exc))
         results.append({"target": target.name, "ok": delivery.ok, "error": delivery.error})
         with runtime.store.write() as session:
-            runtime.store.audit.append(
-                session, actor=runtime.actor, action="notification.test",
-                outcome="sent" if delivery.ok else "failed",
-                details={"target": target.name, "error": delivery.error},
+            record_test_message(
+                session, runtime.store.audit, actor=runtime.actor, target=target.name,
+                sent=delivery.ok, error=delivery.error,
             )  # fmt: skip
     if as_json:
         print_json({"results": results})

@@ -38,6 +38,7 @@ from driftwarden.store.findings import request_approval
 from driftwarden.store.operations import OperationStart, finish_operation, start_operation
 from driftwarden.store.outbox import enqueue
 from driftwarden.store.queries import recent_outcomes
+from driftwarden.store.remediations import record_remediation
 
 PLAN_OF = {"refresh": Action.PLAN_REFRESH, "up": Action.PLAN_UP}
 APPLY_OF = {"refresh": Action.REFRESH, "up": Action.UP}
@@ -152,7 +153,7 @@ def _plan_and_apply(
         plan_file.chmod(0o600)
     result.plan = extract_changes(run.events, stack.sensitive_paths)
     result.verdict = judge(result.plan, policy)
-    _audit(runtime, actor, "remediation.planned", stack.name, plan_op, {
+    _record(runtime, actor, "planned", stack.name, plan_op, {
         "mode": mode, "resources": [c.urn for c in result.plan],
         "allowed": result.verdict.allowed, "reasons": list(result.verdict.reasons),
         "guarantee": GUARANTEE_OF[mode],
@@ -166,8 +167,8 @@ def _plan_and_apply(
         return result
     if not result.verdict.allowed:
         result.status = "refused"
-        _audit(runtime, actor, "remediation.refused", stack.name, plan_op,
-               {"mode": mode, "reasons": list(result.verdict.reasons)})  # fmt: skip
+        _record(runtime, actor, "refused", stack.name, plan_op,
+                {"mode": mode, "reasons": list(result.verdict.reasons)})  # fmt: skip
         _announce(runtime, stack, result, actor, "remediation.failed",
                   f"remediation ({mode}) refused by its guardrails; nothing was changed",
                   list(result.verdict.reasons))  # fmt: skip
@@ -182,10 +183,10 @@ def _plan_and_apply(
         return result
     if confirm is not None and not confirm(result):
         result.status = "declined"
-        _audit(runtime, actor, "remediation.declined", stack.name, plan_op, {"mode": mode})
+        _record(runtime, actor, "declined", stack.name, plan_op, {"mode": mode})
         return result
     if approved and trigger is Trigger.CLI:
-        _audit(runtime, actor, "remediation.approved", stack.name, plan_op, {"mode": mode})
+        _record(runtime, actor, "approved", stack.name, plan_op, {"mode": mode})
     apply_op, applied, error = _engine_step(runtime, stack, APPLY_OF[mode], trigger, actor,
                                             cancel, plan_file)  # fmt: skip
     result.apply_operation_id = apply_op
@@ -233,7 +234,7 @@ def _verify(
     if dry_run:
         return result
     operation = result.apply_operation_id or result.plan_operation_id
-    _audit(runtime, actor, f"remediation.{result.status}", stack.name, operation, {
+    _record(runtime, actor, result.status, stack.name, operation, {
         "mode": mode, "verification_operation_id": verification.operation_id,
         "in_sync": in_sync, "remaining": result.remaining,
     })  # fmt: skip
@@ -334,13 +335,13 @@ def _request_approval(
     return bool(marked)
 
 
-def _audit(
-    runtime: Runtime, actor: str, action: str, stack: str, operation_id: str | None,
+def _record(
+    runtime: Runtime, actor: str, event: str, stack: str, operation_id: str | None,
     details: dict[str, object],
 ) -> None:  # fmt: skip
     with runtime.store.write() as session:
-        runtime.store.audit.append(session, actor=actor, action=action, stack=stack,
-                                   operation_id=operation_id, details=details)  # fmt: skip
+        record_remediation(session, runtime.store.audit, actor=actor, stack=stack,
+                           operation_id=operation_id, event=event, details=details)  # fmt: skip
 
 
 def _announce(

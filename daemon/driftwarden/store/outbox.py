@@ -155,6 +155,16 @@ def record_attempt(
     return notification
 
 
+def record_test_message(
+    session: Session, audit: AuditChain, *, actor: str, target: str, sent: bool,
+    error: str | None,
+) -> None:  # fmt: skip
+    """Append `notification.test`: a test message (`notify test`) sent to `target`, or not."""
+    audit.append(session, actor=actor, action="notification.test",
+                 outcome="sent" if sent else "failed",
+                 details={"target": target, "error": error})  # fmt: skip
+
+
 def list_notifications(
     session: Session, *, status: str | None = None, limit: int = 50
 ) -> Sequence[Notification]:

@@ -18,6 +18,7 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlmodel import Session, col
 
 from driftwarden.model import OperationStatus
+from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import (
     AuditEvent,
     Finding,
@@ -212,6 +213,20 @@ def prune(session: Session, *, older_than: datetime) -> PruneResult:
         delete(Operation).where(col(Operation.id).in_(victims))
     ).rowcount
     return PruneResult(operations, resources, props)
+
+
+def record_prune(
+    session: Session, audit: AuditChain, *, actor: str, older_than: datetime, result: PruneResult
+) -> None:
+    """Append `store.pruned`: what `prune` deleted, and its cutoff."""
+    audit.append(
+        session,
+        actor=actor,
+        action="store.pruned",
+        details={"older_than": older_than.isoformat(), "operations": result.operations,
+                 "resource_changes": result.resource_changes,
+                 "property_changes": result.property_changes},
+    )  # fmt: skip
 
 
 def recent_statuses(session: Session, stack: str, kind: str, *, limit: int) -> list[str]:
