@@ -28,6 +28,8 @@ from driftwarden.store.queries import (
     stack_summaries,
 )
 from driftwarden.store.remediations import record_remediation
+from driftwarden.store.requests import claim, record_request_rejected, request_scan
+from driftwarden.store.skips import record_skip_streak_ended, record_skip_streak_started
 from tests.conftest import load_events
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -204,6 +206,29 @@ def test_dead_process_operations_become_interrupted(store: Store) -> None:
         last = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc())).first()
         assert last is not None
         assert (last.action, last.operation_id) == ("operation.interrupted", "op-dead")
+
+
+def test_skip_streaks_and_rejected_requests_are_audited(store: Store) -> None:
+    with store.write() as session:
+        record_skip_streak_started(session, store.audit, "demo", actor="daemon",
+                                   trigger=Trigger.SCHEDULE)  # fmt: skip
+        record_skip_streak_ended(session, store.audit, "demo", actor="daemon", skipped=4,
+                                 since=T0)  # fmt: skip
+        request = request_scan(session, store.audit, stack="gone", checks=None, actor="ana@host")
+        assert claim(session, request.id, "daemon@host:1")
+        record_request_rejected(session, store.audit, request, actor="daemon",
+                                reason="unknown stack")  # fmt: skip
+    with store.read() as session:
+        events = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all()
+    recorded = [(e.action, e.stack, e.outcome, e.details) for e in events if e.actor == "daemon"]
+    assert recorded == [
+        ("scan.skipped", "demo", "skipped", {"reason": "still running", "trigger": "schedule"}),
+        ("scan.skipped", "demo", "skipped",
+         {"reason": "still running", "skipped": 4, "since": "2026-01-01T00:00:00+00:00"}),
+        ("scan.request_rejected", "gone", "rejected",
+         {"request_id": request.id, "reason": "unknown stack"}),
+    ]  # fmt: skip
+    assert store.audit.verify(store).ok
 
 
 def _count(store: Store, model: type[AuditEvent]) -> int:

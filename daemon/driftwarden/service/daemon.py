@@ -42,7 +42,8 @@ from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.service.scan import CheckResult
 from driftwarden.service.scan_queue import Backoff, ScanQueue
 from driftwarden.store.queries import stack_summaries
-from driftwarden.store.requests import claim, pending_requests
+from driftwarden.store.requests import claim, pending_requests, record_request_rejected
+from driftwarden.store.skips import record_skip_streak_ended, record_skip_streak_started
 
 REQUEST_POLL_SECONDS = 0.5
 NOTIFY_POLL_SECONDS = 2.0
@@ -290,21 +291,18 @@ class Daemon:
             first = streak.count == 1
         logger.info("scan skipped: still running", extra={"stack": name, "trigger": trigger})
         if first:
-            self._audit_skips(name, {"reason": "still running", "trigger": trigger})
+            with contextlib.suppress(Exception), self.runtime.store.write() as session:
+                record_skip_streak_started(session, self.runtime.store.audit, name,
+                                           actor=DAEMON_ACTOR, trigger=trigger)  # fmt: skip
 
     def _end_skip_streak(self, name: str) -> None:
         with self._lock:
             streak = self._skips.pop(name, None)
         if streak is not None and streak.count > 1:
-            self._audit_skips(name, {"reason": "still running", "skipped": streak.count,
-                                     "since": streak.since.isoformat()})  # fmt: skip
-
-    def _audit_skips(self, name: str, details: dict[str, object]) -> None:
-        with contextlib.suppress(Exception), self.runtime.store.write() as session:
-            self.runtime.store.audit.append(
-                session, actor=DAEMON_ACTOR, action="scan.skipped", stack=name,
-                outcome="skipped", details=details,
-            )  # fmt: skip
+            with contextlib.suppress(Exception), self.runtime.store.write() as session:
+                record_skip_streak_ended(session, self.runtime.store.audit, name,
+                                         actor=DAEMON_ACTOR, skipped=streak.count,
+                                         since=streak.since)  # fmt: skip
 
     def _dispatch(self) -> None:
         """Start queued scans while fewer than max_parallel run: never more engines."""
@@ -405,10 +403,9 @@ class Daemon:
                         if request.stack in known:
                             to_run.append(request)
                         else:
-                            self.runtime.store.audit.append(
-                                session, actor=DAEMON_ACTOR, action="scan.request_rejected",
-                                stack=request.stack, outcome="rejected",
-                                details={"request_id": request.id, "reason": "unknown stack"},
+                            record_request_rejected(
+                                session, self.runtime.store.audit, request,
+                                actor=DAEMON_ACTOR, reason="unknown stack",
                             )  # fmt: skip
         except DriftwardenError as exc:
             logger.error("cannot read scan requests", extra={"error": str(exc)})

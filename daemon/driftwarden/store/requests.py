@@ -51,3 +51,13 @@ def claim(session: Session, request_id: str, claimer: str, when: datetime | None
         .values(claimed_at=when or utcnow(), claimed_by=claimer)
     )
     return claimed.rowcount == 1
+
+
+def record_request_rejected(
+    session: Session, audit: AuditChain, request: ScanRequest, *, actor: str, reason: str
+) -> None:
+    """A claimed request that will not run (e.g. its stack is not configured)."""
+    audit.append(
+        session, actor=actor, action="scan.request_rejected", stack=request.stack,
+        outcome="rejected", details={"request_id": request.id, "reason": reason},
+    )  # fmt: skip
