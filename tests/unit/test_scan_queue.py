@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from driftwarden.model import Trigger
-from driftwarden.service.scan_queue import Backoff, ScanQueue
+from driftwarden.service.daemon.scan_queue import Backoff, ScanQueue
 
 
 def drain(queue: ScanQueue) -> list[tuple[str, str]]:

@@ -1,13 +1,4 @@
-"""`driftwarden run`: scan every configured stack on its schedule, within limits.
-
-The scheduler loop (main thread) only decides *when*: it never runs engine work. Scans
-go to a pool of `max_parallel` workers; each check runs in its own process group
-(timeouts, clean shutdown). A tick that finds its stack still scanning is skipped and
-recorded. The loop also claims `driftwarden trigger` requests, retries failing stacks
-with backoff, pings the systemd watchdog while it is alive, and handles signals:
-SIGTERM/SIGINT stop (running checks are interrupted and recorded `cancelled`), SIGHUP
-reloads the config (an invalid one keeps the old running).
-"""
+"""The daemon: its loop, and the parts it is made of."""
 
 from __future__ import annotations
 
@@ -33,6 +24,7 @@ from driftwarden.errors import DriftwardenError
 from driftwarden.model import Check, CheckStatus, StackState, Trigger, stack_state
 from driftwarden.schedule import Schedule
 from driftwarden.sdnotify import Notifier
+from driftwarden.service.daemon.scan_queue import Backoff, ScanQueue
 from driftwarden.service.digest import queue_digest
 from driftwarden.service.flow import scan_stack
 from driftwarden.service.history import ingest_history
@@ -40,7 +32,6 @@ from driftwarden.service.logs import logger
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.service.scan import CheckResult
-from driftwarden.service.scan_queue import Backoff, ScanQueue
 from driftwarden.store.queries import stack_summaries
 from driftwarden.store.requests import claim, pending_requests, record_request_rejected
 from driftwarden.store.skips import record_skip_streak_ended, record_skip_streak_started
