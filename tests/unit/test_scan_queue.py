@@ -1,9 +1,13 @@
-"""The daemon's queue and backoff, without a daemon."""
+"""The daemon's queue, backoff and skip streaks, without a daemon."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from driftwarden.model import Trigger
-from driftwarden.service.daemon.scan_queue import Backoff, ScanQueue
+from driftwarden.service.daemon.scan_queue import Backoff, ScanQueue, SkipStreaks
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def drain(queue: ScanQueue) -> list[tuple[str, str]]:
@@ -64,3 +68,24 @@ def test_a_due_retry_is_returned_once() -> None:
     assert backoff.due(now=130) == ["b"]
     assert backoff.due(now=133) == ["a"]
     assert backoff.due(now=1000) == []
+
+
+def test_a_skip_streak_is_reported_at_its_first_skip_and_summed_up_at_its_end() -> None:
+    streaks = SkipStreaks()
+    assert streaks.skipped("a", T0)
+    assert not streaks.skipped("a", T0 + timedelta(seconds=2))
+    assert not streaks.skipped("a", T0 + timedelta(seconds=4))
+    assert streaks.skipped("b", T0 + timedelta(seconds=1)), "each stack has its own streak"
+    ended = streaks.ended("a")
+    assert ended is not None
+    assert (ended.count, ended.since) == (3, T0)
+    assert streaks.skipped("a", T0 + timedelta(seconds=9)), "the next skip starts a new streak"
+
+
+def test_a_single_skip_or_no_skip_has_nothing_to_sum_up() -> None:
+    streaks = SkipStreaks()
+    assert streaks.ended("a") is None
+    streaks.skipped("a", T0)
+    assert streaks.ended("a") is None
+    assert streaks.ended("a") is None
+    assert streaks.skipped("a", T0), "the streak ended with its scan"

@@ -39,3 +39,11 @@ def ingest_history(
     if recorded:
         logger.info("stack updates recorded", extra={"stack": stack.name, "updates": recorded})
     return recorded
+
+
+def ingest_all_history(runtime: Runtime, cancel: threading.Event) -> None:
+    """Every configured stack's history, one stack at a time, until `cancel` is set."""
+    for stack in runtime.config.stacks:
+        if cancel.is_set():
+            return
+        ingest_history(runtime, stack, cancel)

@@ -1,12 +1,13 @@
 """The daemon's bookkeeping, without threads or clocks of its own (callers pass `now`),
-so it is unit-tested directly: the queue of pending scans, and the backoff of failing
-stacks."""
+so it is unit-tested directly: the queue of pending scans, the backoff of failing stacks,
+and the streaks of skipped ticks."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from driftwarden.model import Trigger
 
@@ -92,3 +93,30 @@ class Backoff:
         for name in due:
             del self._retry_at[name]
         return due
+
+
+@dataclass
+class SkipStreak:
+    since: datetime  # the first skip
+    count: int = 0
+
+
+class SkipStreaks:
+    """Ticks skipped because their stack was still scanning, per stack, until that scan
+    ends. A streak is worth recording twice at most: at its first skip, and at its end
+    when there was more than one."""
+
+    def __init__(self) -> None:
+        self._streaks: dict[str, SkipStreak] = {}
+
+    def skipped(self, name: str, now: datetime) -> bool:
+        """Count a skip of `name`; True when it is the first of a streak."""
+        streak = self._streaks.setdefault(name, SkipStreak(now))
+        streak.count += 1
+        return streak.count == 1
+
+    def ended(self, name: str) -> SkipStreak | None:
+        """The scan of `name` ended, and with it its streak: the streak when it had more
+        than one skip (a single skip was recorded in full when it happened)."""
+        streak = self._streaks.pop(name, None)
+        return streak if streak is not None and streak.count > 1 else None
