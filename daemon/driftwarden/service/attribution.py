@@ -69,7 +69,7 @@ def _attribute_new(
     if not updates:
         return {change.urn: OUT_OF_BAND for change in changes}
     try:
-        modified = runtime.modified_times(stack, cancel)
+        modified = runtime.stack_engine(stack, cancel).modified_times()
     except DriftwardenError as exc:
         logger.warning("cannot read the state for attribution",
                        extra={"stack": stack.name, "error": str(exc)})  # fmt: skip

@@ -18,7 +18,7 @@ def ingest_history(
     """Record the stack's updates not recorded yet; never fails the caller (logs instead).
     In the daemon the read runs isolated, under the stack's timeout and the shutdown."""
     try:
-        updates = runtime.history(stack, cancel)
+        updates = runtime.stack_engine(stack, cancel).history()
     except DriftwardenError as exc:
         logger.warning("cannot read the stack's history", extra={"stack": stack.name,
                                                                   "error": str(exc)})  # fmt: skip

@@ -308,7 +308,7 @@ def _engine_step(
                 operation_id, stack.name, project_name(stack.project_dir), stack.stack,
                 action.value, trigger, actor, started))  # fmt: skip
         try:
-            run = runtime.run_engine(stack, action, None, cancel, plan_file)
+            run = runtime.stack_engine(stack, cancel).run(action, plan_file=plan_file)
         except DriftwardenError as exc:
             kind = exc.kind.value if isinstance(exc, EngineError) else "error"
             with runtime.store.write() as session:

@@ -13,15 +13,14 @@ import getpass
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
 from driftwarden.config import Config, StackConfig
-from driftwarden.engine import Action, CheckRun, Engine, EngineTarget
+from driftwarden.engine import Engine, EngineTarget
+from driftwarden.engine.bound import DirectStackEngine, IsolatedStackEngine, StackEngine
 from driftwarden.engine.isolated import IsolatedEngine
 from driftwarden.engine.plugins import Plugin, install_plugin
-from driftwarden.engine.runner import Progress, StackUpdate
 from driftwarden.statedir import StateDir
 from driftwarden.store.audit import load_audit_key, record_config
 from driftwarden.store.db import (
@@ -114,39 +113,14 @@ class Runtime:
     def lock_dir(self) -> Path:
         return self.state.root / "locks"
 
-    def run_engine(
-        self,
-        stack: StackConfig,
-        action: Action,
-        progress: Progress | None,
-        cancel: threading.Event | None,
-        plan_file: Path | None = None,
-    ) -> CheckRun:
+    def stack_engine(self, stack: StackConfig, cancel: threading.Event | None) -> StackEngine:
+        """The engine calls of `stack`: isolated in the daemon (each call under the
+        stack's timeout and `cancel`), direct in the CLI."""
         target = engine_target(stack, self.state)
         if self.isolated:
             timeout = self.config.timeout_of(stack)
-            return self.isolated_engine.run(
-                target, action, progress, timeout=timeout, cancel=cancel, plan_file=plan_file
-            )
-        return self.engine.run(target, action, progress, plan_file=plan_file)
-
-    def history(self, stack: StackConfig, cancel: threading.Event | None) -> list[StackUpdate]:
-        """The stack's update history, under the same isolation and timeout as a check."""
-        target = engine_target(stack, self.state)
-        if self.isolated:
-            timeout = self.config.timeout_of(stack)
-            return self.isolated_engine.history(target, timeout=timeout, cancel=cancel)
-        return self.engine.history(target)
-
-    def modified_times(
-        self, stack: StackConfig, cancel: threading.Event | None
-    ) -> dict[str, datetime]:
-        """When each resource was last written (a state export), isolated like a check."""
-        target = engine_target(stack, self.state)
-        if self.isolated:
-            timeout = self.config.timeout_of(stack)
-            return self.isolated_engine.modified_times(target, timeout=timeout, cancel=cancel)
-        return self.engine.modified_times(target)
+            return IsolatedStackEngine(self.isolated_engine, target, timeout, cancel)
+        return DirectStackEngine(self.engine, target)
 
     @property
     def plan_dir(self) -> Path:

@@ -186,7 +186,7 @@ def _run_locked(
                "trigger": trigger},
     )  # fmt: skip
     try:
-        run = runtime.run_engine(stack, Action.of(check), progress, cancel)
+        run = runtime.stack_engine(stack, cancel).run(Action.of(check), progress)
     except DriftwardenError as exc:
         result.error = str(exc)
         result.error_kind = exc.kind.value if isinstance(exc, EngineError) else "error"

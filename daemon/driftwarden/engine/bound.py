@@ -1,0 +1,64 @@
+"""The engine calls of one stack, run directly or isolated: callers need not know which.
+
+The CLI runs the engine in its own process; the daemon runs each call in a worker
+process group with the stack's timeout and a cancel event (engine/isolated.py). Both
+are bound to a target here, so the choice is made once, where the runtime is opened.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from driftwarden.engine.isolated import IsolatedEngine
+from driftwarden.engine.runner import Action, CheckRun, Engine, EngineTarget, Progress, StackUpdate
+
+
+class StackEngine(Protocol):
+    def run(
+        self, action: Action, progress: Progress | None = None, *, plan_file: Path | None = None
+    ) -> CheckRun: ...
+
+    def history(self) -> list[StackUpdate]: ...
+
+    def modified_times(self) -> dict[str, datetime]: ...
+
+
+@dataclass(frozen=True)
+class DirectStackEngine:
+    engine: Engine
+    target: EngineTarget
+
+    def run(
+        self, action: Action, progress: Progress | None = None, *, plan_file: Path | None = None
+    ) -> CheckRun:
+        return self.engine.run(self.target, action, progress, plan_file=plan_file)
+
+    def history(self) -> list[StackUpdate]:
+        return self.engine.history(self.target)
+
+    def modified_times(self) -> dict[str, datetime]:
+        return self.engine.modified_times(self.target)
+
+
+@dataclass(frozen=True)
+class IsolatedStackEngine:
+    engine: IsolatedEngine
+    target: EngineTarget
+    timeout: float
+    cancel: threading.Event | None
+
+    def run(
+        self, action: Action, progress: Progress | None = None, *, plan_file: Path | None = None
+    ) -> CheckRun:
+        return self.engine.run(self.target, action, progress, timeout=self.timeout,
+                               cancel=self.cancel, plan_file=plan_file)  # fmt: skip
+
+    def history(self) -> list[StackUpdate]:
+        return self.engine.history(self.target, timeout=self.timeout, cancel=self.cancel)
+
+    def modified_times(self) -> dict[str, datetime]:
+        return self.engine.modified_times(self.target, timeout=self.timeout, cancel=self.cancel)
