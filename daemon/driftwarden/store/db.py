@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,49 +99,52 @@ class Store:
 
 def open_store(url: str, audit_key: bytes, *, migrate: bool = True) -> Store:
     """Connect (and by default migrate to the newest schema); errors are one clear line."""
-    dialect, engine = _create_engine(url)
-    store = Store(engine=engine, url=engine.url.render_as_string(hide_password=False),
-                  dialect=dialect, audit=AuditChain(audit_key))  # fmt: skip
-    try:
-        if migrate:
-            upgrade(store)
-        else:
-            try:
-                with engine.connect() as connection:
-                    connection.exec_driver_sql("SELECT 1")
-            except DBAPIError as exc:
-                raise _connect_error(engine.url, exc) from None
-    except BaseException:
-        engine.dispose()
-        raise
-    return store
+    return _open(url, audit_key, read_only=False, ready=upgrade if migrate else _answers)
 
 
 def open_store_read_only(url: str, audit_key: bytes) -> Store:
     """Connect for reading only: nothing is created, migrated or written, and the
     database itself refuses writes (SQLite `mode=ro`, a read-only PostgreSQL session).
     Works for a user who may only read the database."""
-    dialect, engine = _create_engine(url, read_only=True)
+    return _open(url, audit_key, read_only=True, ready=_schema_is_current)
+
+
+def _open(
+    url: str, audit_key: bytes, *, read_only: bool, ready: Callable[[Store], object]
+) -> Store:
+    dialect, engine = _create_engine(url, read_only=read_only)
     store = Store(engine=engine, url=engine.url.render_as_string(hide_password=False),
                   dialect=dialect, audit=AuditChain(audit_key))  # fmt: skip
     try:
-        from driftwarden.store.migrations import schema_is_current
-
-        try:
-            with engine.connect() as connection:
-                current, head = schema_is_current(connection)
-        except DBAPIError as exc:
-            raise _connect_error(engine.url, exc) from None
-        if current != head:
-            raise DriftwardenError(
-                f"audit store {redact_db_url(engine.url)} is at schema revision "
-                f"{current or 'none'}, this driftwarden reads {head}",
-                hint="let a writer migrate it: `driftwarden db upgrade`, or start the daemon",
-            )
+        ready(store)
     except BaseException:
         engine.dispose()
         raise
     return store
+
+
+def _answers(store: Store) -> None:
+    try:
+        with store.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except DBAPIError as exc:
+        raise _connect_error(store.engine.url, exc) from None
+
+
+def _schema_is_current(store: Store) -> None:
+    from driftwarden.store.migrations import schema_is_current
+
+    try:
+        with store.engine.connect() as connection:
+            current, head = schema_is_current(connection)
+    except DBAPIError as exc:
+        raise _connect_error(store.engine.url, exc) from None
+    if current != head:
+        raise DriftwardenError(
+            f"audit store {redact_db_url(store.engine.url)} is at schema revision "
+            f"{current or 'none'}, this driftwarden reads {head}",
+            hint="let a writer migrate it: `driftwarden db upgrade`, or start the daemon",
+        )
 
 
 def probe_store(url: str, *, timeout: float) -> str | None:
