@@ -37,8 +37,9 @@ from driftwarden.store.outbox import claim, due, enqueue, record_attempt
 from driftwarden.store.queries import recent_statuses
 
 
-def target_urls(target: TargetConfig) -> list[str]:
-    """The target's apprise URLs, read now from wherever they are kept."""
+def target_urls(target: TargetConfig, *, credential: bool = True) -> list[str]:
+    """The target's apprise URLs, read now from wherever they are kept (`url_credential`
+    only with `credential`: outside the service it cannot be read)."""
     urls = list(target.urls)
     if target.url_env:
         value = os.environ.get(target.url_env, "").strip()
@@ -48,7 +49,7 @@ def target_urls(target: TargetConfig) -> list[str]:
                 hint="set it in the service environment, or use url_file/url_credential",
             )
         urls.append(value)
-    for path in _secret_files(target):
+    for path in _secret_files(target, credential=credential):
         try:
             value = path.read_text().strip()
         except OSError as exc:
@@ -62,9 +63,9 @@ def target_urls(target: TargetConfig) -> list[str]:
     return urls
 
 
-def _secret_files(target: TargetConfig) -> list[Path]:
+def _secret_files(target: TargetConfig, *, credential: bool) -> list[Path]:
     files = [target.url_file] if target.url_file else []
-    if target.url_credential:
+    if target.url_credential and credential:
         directory = credentials_directory()
         if directory is None:
             raise DriftwardenError(

@@ -52,19 +52,18 @@ def _stacks(config: Config) -> list[Problem]:
 
 def _targets(config: Config) -> list[Problem]:
     problems = []
-    for configured in config.targets:
-        target = configured
+    for target in config.targets:
         subject = f"target {target.name!r}"
-        if target.url_credential and credentials_directory() is None:
+        in_service = credentials_directory() is not None
+        if target.url_credential and not in_service:
             problems.append(Problem(
                 "warning", subject,
                 f"credential {target.url_credential!r} is read from $CREDENTIALS_DIRECTORY, "
                 "which only the service has: not checked here",
                 "run `config check` under the unit (systemd-run -p LoadCredential=…)",
             ))  # fmt: skip
-            target = target.model_copy(update={"url_credential": None})
         try:
-            urls = target_urls(target)
+            urls = target_urls(target, credential=in_service)
         except DriftwardenError as exc:
             problems.append(Problem("error", subject, str(exc).removeprefix(f"{subject}: "),
                                     exc.hint))  # fmt: skip
