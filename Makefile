@@ -16,6 +16,9 @@ lint: setup
 	.venv/bin/mypy
 	.venv/bin/mypy tests bench
 	cd daemon && ../.venv/bin/lint-imports --no-cache ../pyproject.toml
+	@# Only store/ appends to the audit chain (SPEC.md); the rest call its record_* functions.
+	@! grep -rn --include='*.py' 'audit\.append(' daemon/driftwarden | grep -v '^daemon/driftwarden/store/' \
+		|| { echo "lint: audit events are appended only in store/"; exit 1; }
 
 test: lint
 	scripts/run-tests
