@@ -29,8 +29,8 @@ from pydantic import (
 
 from driftwarden.drift.noise import Ignore, builtin_noise
 from driftwarden.errors import ConfigError
-from driftwarden.model import Check
-from driftwarden.rules import BUILTIN_RULES, Rule, Severity, at_least
+from driftwarden.model import Check, NotificationEvent, Severity
+from driftwarden.rules import BUILTIN_RULES, Rule, at_least
 from driftwarden.schedule import Schedule, format_duration, parse_duration
 
 ENV_CONFIG = "DRIFTWARDEN_CONFIG"
@@ -124,14 +124,15 @@ def _require_scheme(url: str, schemes: Sequence[str], what: str) -> None:
         )
 
 
-NOTIFY_EVENTS = (
-    "drift.new",
-    "drift.changed",
-    "drift.resolved",
-    "check.failing",
-    "remediation.needs_approval",
-    "remediation.succeeded",
-    "remediation.failed",
+# The events a target can choose (`events`); all of them by default.
+NOTIFY_EVENTS: tuple[NotificationEvent, ...] = (
+    NotificationEvent.DRIFT_NEW,
+    NotificationEvent.DRIFT_CHANGED,
+    NotificationEvent.DRIFT_RESOLVED,
+    NotificationEvent.CHECK_FAILING,
+    NotificationEvent.REMEDIATION_NEEDS_APPROVAL,
+    NotificationEvent.REMEDIATION_SUCCEEDED,
+    NotificationEvent.REMEDIATION_FAILED,
 )
 
 
@@ -164,7 +165,7 @@ class TargetConfig(_Model):
 
     def accepts(self, severity: str | None) -> bool:
         """Whether a finding of `severity` (None: unrated) passes `min_severity`."""
-        return self.min_severity is None or at_least(severity, self.min_severity)
+        return self.min_severity is None or at_least(severity, Severity(self.min_severity))
 
     @field_validator("url_file", "config_file")
     @classmethod
@@ -204,6 +205,7 @@ class RemediationPolicy(_Model):
     approval: Literal["auto", "manual"] = "auto"
 
 
+# `Severity`'s values, as the config accepts them (a Literal keeps pydantic's message).
 SeverityName = Literal["low", "medium", "high", "critical"]
 
 

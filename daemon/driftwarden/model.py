@@ -1,4 +1,9 @@
-"""The domain vocabulary of SPEC.md: checks, statuses and changes. Pure data, no I/O."""
+"""The domain vocabulary of SPEC.md: checks, statuses, changes and findings, the audit
+chain's actions and the notifications' events. Pure data, no I/O.
+
+The enums are `StrEnum`s: a member is its value wherever a string goes (the store, JSON,
+the audit chain), so naming a value here changes nothing a user sees.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,13 @@ class CheckStatus(StrEnum):
             return cls.IN_SYNC
         return cls.DRIFTED if check is Check.DRIFT else cls.CHANGES_PENDING
 
+    @property
+    def outcome(self) -> OperationOutcome:
+        """What the check's operation records: its verdict, or `error` when it failed."""
+        if self is CheckStatus.FAILED:
+            return OperationOutcome.ERROR
+        return OperationOutcome(self.value)
+
 
 class Trigger(StrEnum):
     """Why an operation ran."""
@@ -49,6 +61,18 @@ class OperationStatus(StrEnum):
     def is_failure(self) -> bool:
         """Counts toward a failing streak and makes a stack `failed`."""
         return self in (OperationStatus.FAILED, OperationStatus.TIMED_OUT)
+
+
+class OperationOutcome(StrEnum):
+    """What an operation found or did, recorded beside its status: a check's verdict, a
+    remediation step's result, or `error` when it ended without one."""
+
+    IN_SYNC = "in_sync"
+    DRIFTED = "drifted"
+    CHANGES_PENDING = "changes_pending"
+    PLANNED = "planned"  # a remediation's plan (preview) step
+    APPLIED = "applied"  # a remediation's apply step
+    ERROR = "error"
 
 
 class StackState(StrEnum):
@@ -83,6 +107,95 @@ def stack_state(latest: Iterable[tuple[str, str | None]]) -> StackState:
     return StackState.IN_SYNC
 
 
+class Severity(StrEnum):
+    """How bad a difference is, as the risk rules rate it (lowest first)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class ChangeKind(StrEnum):
+    """What happens to a resource as a whole (`ResourceChange.change`)."""
+
+    UPDATE = "update"
+    DELETE = "delete"
+    CREATE = "create"
+    REPLACE = "replace"
+
+
+class DiffKind(StrEnum):
+    """What happens to one property (`PropertyChange.kind`): Pulumi's diff kinds. A
+    `-replace` kind is a difference that forces the resource's replacement."""
+
+    ADD = "add"
+    DELETE = "delete"
+    UPDATE = "update"
+    ADD_REPLACE = "add-replace"
+    DELETE_REPLACE = "delete-replace"
+    UPDATE_REPLACE = "update-replace"
+
+    @property
+    def replacing(self) -> DiffKind:
+        """The same difference, forcing a replacement."""
+        return self if self.value.endswith("-replace") else DiffKind(f"{self.value}-replace")
+
+
+class NotificationEvent(StrEnum):
+    """What a message is about. Targets choose theirs (`events`) among the configurable
+    ones (`config.NOTIFY_EVENTS`); a digest goes to targets with a `digest` schedule."""
+
+    DRIFT_NEW = "drift.new"
+    DRIFT_CHANGED = "drift.changed"
+    DRIFT_RESOLVED = "drift.resolved"
+    DRIFT_DIGEST = "drift.digest"  # a scheduled recap, not a transition
+    CHECK_FAILING = "check.failing"  # and its recovery
+    REMEDIATION_NEEDS_APPROVAL = "remediation.needs_approval"
+    REMEDIATION_SUCCEEDED = "remediation.succeeded"
+    REMEDIATION_FAILED = "remediation.failed"
+    TEST = "test"  # `driftwarden notify test`
+
+
+class AuditAction(StrEnum):
+    """What an audit event records. A stack update read from the stack's own history is
+    recorded as `stack.<its kind>` (STACK_UPDATE_ACTION_PREFIX): Pulumi names those kinds."""
+
+    CONFIG_LOADED = "config.loaded"
+    OPERATION_STARTED = "operation.started"
+    OPERATION_FINISHED = "operation.finished"
+    OPERATION_INTERRUPTED = "operation.interrupted"
+    FINDING_OPENED = "finding.opened"
+    FINDING_CHANGED = "finding.changed"
+    FINDING_RESOLVED = "finding.resolved"
+    REMEDIATION_PLANNED = "remediation.planned"
+    REMEDIATION_REFUSED = "remediation.refused"
+    REMEDIATION_NEEDS_APPROVAL = "remediation.needs_approval"
+    REMEDIATION_DECLINED = "remediation.declined"
+    REMEDIATION_APPROVED = "remediation.approved"
+    REMEDIATION_SUCCEEDED = "remediation.succeeded"
+    REMEDIATION_INCOMPLETE = "remediation.incomplete"
+    NOTIFICATION_SENT = "notification.sent"
+    NOTIFICATION_FAILED = "notification.failed"
+    NOTIFICATION_TEST = "notification.test"
+    SCAN_REQUESTED = "scan.requested"
+    SCAN_SKIPPED = "scan.skipped"
+    SCAN_REQUEST_REJECTED = "scan.request_rejected"
+    STORE_PRUNED = "store.pruned"
+
+    @classmethod
+    def of_transition(cls, kind: TransitionKind) -> AuditAction:
+        """`finding.opened`, `finding.changed` or `finding.resolved`."""
+        return cls(f"finding.{kind}")
+
+
+STACK_UPDATE_ACTION_PREFIX = "stack."  # + the update's kind: stack.update, stack.refresh, …
+
+
 def urn_name(urn: str) -> str:
     """A resource's name, the last part of its URN (`…::pulumi-python:dynamic:Resource::motd`)."""
     return urn.rsplit("::", 1)[-1]
@@ -94,7 +207,7 @@ REDACTED = "[secret]"
 @dataclass(frozen=True)
 class PropertyChange:
     path: str  # Pulumi's property path, verbatim
-    kind: str  # add | delete | update | add-replace | delete-replace | update-replace
+    kind: str  # a DiffKind ("" where a whole resource stands in for its properties)
     expected: Any  # what the state says (None when absent)
     actual: Any  # the live value (drift) or the planned one (code)
     secret: bool = False  # True => expected and actual are REDACTED
@@ -117,7 +230,7 @@ class PropertyChange:
 class ResourceChange:
     urn: str
     type: str
-    change: str  # update | delete | create | replace
+    change: ChangeKind
     properties: tuple[PropertyChange, ...] = field(default_factory=tuple)
     # The live object as the refresh read it (secrets still blinded), for risk rules that
     # look at the whole resource (a subject added to a binding of cluster-admin). Never
@@ -137,6 +250,9 @@ class ResourceChange:
         }
 
 
+# ---------------------------------------------------------------------------- findings
+
+
 TransitionKind = Literal["opened", "changed", "resolved"]
 
 
@@ -150,9 +266,9 @@ class FindingTransition:
     check: str
     urn: str
     type: str
-    change: str  # update | delete | create | replace (of the resource)
+    change: str  # a ChangeKind (of the resource)
     path: str  # "" for a whole resource
-    property_kind: str  # the property's diff kind (add, update, …-replace)
+    property_kind: str  # the property's DiffKind ("" for a whole resource)
     expected: Any
     actual: Any
     secret: bool

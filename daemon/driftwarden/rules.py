@@ -13,24 +13,11 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
 from driftwarden.drift.propertypath import glob
-from driftwarden.model import PropertyChange, ResourceChange
-
-
-class Severity(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
-
+from driftwarden.model import ChangeKind, PropertyChange, ResourceChange, Severity
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
@@ -136,8 +123,8 @@ def severity_rank(severity: str | None) -> int:
     return Severity(severity).rank if severity else -1
 
 
-def at_least(severity: str | None, minimum: str) -> bool:
-    return severity is not None and Severity(severity).rank >= Severity(minimum).rank
+def at_least(severity: str | None, minimum: Severity) -> bool:
+    return severity is not None and Severity(severity).rank >= minimum.rank
 
 
 # Kubernetes. Paths are the provider's (camelCase, as in the manifests). Most of these
@@ -278,7 +265,7 @@ KUBERNETES_RULES: tuple[Rule, ...] = (
         ("SYS_ADMIN", "ALL"),
     ),
     # Network policies: removed, or a rule added (an empty rule admits everything).
-    Rule("NetworkPolicy removed", Severity.HIGH, _NETPOL, "", change="delete"),
+    Rule("NetworkPolicy removed", Severity.HIGH, _NETPOL, "", change=ChangeKind.DELETE),
     Rule("NetworkPolicy rule added", Severity.HIGH, _NETPOL, "spec.ingress*", kind="add*"),
     Rule("NetworkPolicy rule added", Severity.HIGH, _NETPOL, "spec.egress*", kind="add*"),
     Rule("NetworkPolicy rule widened", Severity.HIGH, _NETPOL, "spec.ingress*", kind="update*"),
@@ -328,9 +315,9 @@ BUILTIN_RULES: Sequence[Rule] = (
     ),
     # S3: the public access block relaxed or removed.
     Rule("S3 public access block relaxed", Severity.HIGH, _PAB, "*Public*", changed_to=False),
-    Rule("S3 public access block removed", Severity.HIGH, _PAB, "", change="delete"),
+    Rule("S3 public access block removed", Severity.HIGH, _PAB, "", change=ChangeKind.DELETE),
     # S3: encryption or versioning turned off.
-    Rule("bucket encryption turned off", Severity.HIGH, _SSE, "", change="delete"),
+    Rule("bucket encryption turned off", Severity.HIGH, _SSE, "", change=ChangeKind.DELETE),
     Rule("bucket encryption turned off", Severity.HIGH, _SSE, "rule*", empty=True),
     Rule(
         "bucket encryption turned off",

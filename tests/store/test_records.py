@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import col, func, select
 
 from driftwarden.drift import extract_changes
-from driftwarden.model import OperationStatus, PropertyChange, ResourceChange, Trigger
+from driftwarden.model import (
+    AuditAction,
+    ChangeKind,
+    OperationOutcome,
+    OperationStatus,
+    PropertyChange,
+    ResourceChange,
+    Trigger,
+)
 from driftwarden.store.db import Store
 from driftwarden.store.findings import apply_check
 from driftwarden.store.models import AuditEvent, Finding, Operation, PropertyChangeRow
@@ -56,12 +64,14 @@ def record(
             OperationStart(op_id, stack, "local-demo", "dev", kind, Trigger.CLI, "ana@host", when),
         )  # fmt: skip
     with store.write() as session:
-        outcome = ("drifted" if changes else "in_sync") if status == "succeeded" else "error"
+        outcome = OperationOutcome.ERROR
+        if status is OperationStatus.SUCCEEDED:
+            outcome = OperationOutcome.DRIFTED if changes else OperationOutcome.IN_SYNC
         finish_operation(
             session, store.audit, op_id, status=status, outcome=outcome, changes=changes,
             finished_at=when + timedelta(seconds=2), cli_version="3.259.0",
         )  # fmt: skip
-        if status == "succeeded":
+        if status is OperationStatus.SUCCEEDED:
             apply_check(
                 session, store.audit, stack=stack, check=kind, operation_id=op_id,
                 actor="ana@host", changes=changes, seen_at=when + timedelta(seconds=2),
@@ -101,7 +111,7 @@ def test_findings_open_repeat_change_and_resolve(store: Store) -> None:
     changed = [c for c in changes if not c.urn.endswith("::settings")]
     motd = next(c for c in changed if c.urn.endswith("::motd"))
     moved = ResourceChange(
-        motd.urn, motd.type, "update",
+        motd.urn, motd.type, ChangeKind.UPDATE,
         (PropertyChange("content", "update", "hello\n", "AGAIN\n", False),),
     )  # fmt: skip
     changed = [moved if c is motd else c for c in changed]
@@ -169,7 +179,7 @@ def test_pruning_test_messages_and_remediation_steps_are_audited_as_before(store
         record_test_message(session, store.audit, actor="ana@host", target="mail", sent=False,
                             error="connection refused")  # fmt: skip
         record_remediation(session, store.audit, actor="ana@host", stack="demo",
-                           operation_id="op-plan", event="declined",
+                           operation_id="op-plan", action=AuditAction.REMEDIATION_DECLINED,
                            details={"mode": "up"})  # fmt: skip
     with store.read() as session:
         events = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all()

@@ -17,8 +17,8 @@ from driftwarden.drift.lifecycle import (
     Observation,
     fold_check,
 )
-from driftwarden.model import REDACTED, PropertyChange, ResourceChange, urn_name
-from driftwarden.rules import Assessment, Severity
+from driftwarden.model import REDACTED, PropertyChange, ResourceChange, Severity, urn_name
+from driftwarden.rules import Assessment
 from tests.conftest import load_events
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -13,8 +13,8 @@ import pytest
 
 from driftwarden.config import RuleConfig
 from driftwarden.drift import extract_changes
-from driftwarden.model import ResourceChange
-from driftwarden.rules import BUILTIN_RULES, Assessment, Severity, assess_change, highest
+from driftwarden.model import ResourceChange, Severity
+from driftwarden.rules import BUILTIN_RULES, Assessment, assess_change, highest
 from tests.conftest import load_events
 
 SG = "aws:ec2/securityGroup:SecurityGroup"

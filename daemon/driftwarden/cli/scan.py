@@ -15,8 +15,8 @@ from driftwarden.cli._context import app_state, handle_errors, print_json, stder
 from driftwarden.cli._format import property_label
 from driftwarden.config import StackConfig
 from driftwarden.errors import UsageError
-from driftwarden.model import Check, CheckStatus, describe_attribution
-from driftwarden.rules import Assessment, Severity
+from driftwarden.model import ChangeKind, Check, CheckStatus, Severity, describe_attribution
+from driftwarden.rules import Assessment
 from driftwarden.service.flow import scan_stacks
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.runtime import Runtime
@@ -153,20 +153,25 @@ def render(results: Sequence[CheckResult]) -> None:
     )
 
 
-SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "dim",
+}
 
 
 def _severity(rating: Assessment | None) -> str:
     if rating is None:
         return ""
     value = rating.severity.value
-    return f"[{SEVERITY_STYLE[value]}]{value}[/]"
+    return f"[{SEVERITY_STYLE[rating.severity]}]{value}[/]"
 
 
-def _whole_resource(check: Check, change: str) -> str:
-    if change == "delete":
+def _whole_resource(check: Check, change: ChangeKind) -> str:
+    if change == ChangeKind.DELETE:
         return "deleted out of band" if check is Check.DRIFT else "removed from the program"
-    if change == "create":
+    if change == ChangeKind.CREATE:
         return "in the program, not in state"
     return change
 

@@ -23,7 +23,14 @@ from driftwarden.drift.propertypath import (
     parse_path,
     resolve,
 )
-from driftwarden.model import REDACTED, PropertyChange, ResourceChange, urn_name
+from driftwarden.model import (
+    REDACTED,
+    ChangeKind,
+    DiffKind,
+    PropertyChange,
+    ResourceChange,
+    urn_name,
+)
 
 # Pulumi's secret signature: secrets arrive blinded as {SIG: SECRET, "ciphertext": …}.
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -32,12 +39,12 @@ SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 STEP_EVENTS = ("resourcePreEvent", "resOutputsEvent")
 # Engine step op -> SPEC.md change. Anything else (same, refresh, read, …) is no change.
 CHANGE_OF_OP = {
-    "update": "update",
-    "delete": "delete",
-    "create": "create",
-    "replace": "replace",
-    "create-replacement": "replace",
-    "delete-replaced": "replace",
+    "update": ChangeKind.UPDATE,
+    "delete": ChangeKind.DELETE,
+    "create": ChangeKind.CREATE,
+    "replace": ChangeKind.REPLACE,
+    "create-replacement": ChangeKind.REPLACE,
+    "delete-replaced": ChangeKind.REPLACE,
 }
 # Refresh results (on the resOutputsEvent) whose outputs are compared with the state's.
 _REFRESHED_OPS = ("same", "update")
@@ -119,14 +126,16 @@ def extract_changes(
     changes = {urn: _resource_change(steps[urn], sensitive_paths) for urn in steps}
     for urn, metadata in refreshed.items():
         change = changes.get(urn)
-        if change is not None and change.change != "update":
+        if change is not None and change.change != ChangeKind.UPDATE:
             continue
         covered = [parse_path(prop.path) for prop in change.properties] if change else []
         extra = _outputs_changes(metadata, sensitive_paths, covered)
         if not extra:
             continue
         if change is None:
-            change = ResourceChange(urn=urn, type=str(metadata.get("type", "")), change="update")
+            change = ResourceChange(
+                urn=urn, type=str(metadata.get("type", "")), change=ChangeKind.UPDATE
+            )
         changes[urn] = replace(change, properties=(*change.properties, *extra))
     return [
         replace(changes[urn], live=_live(refreshed.get(urn) or steps[urn]))
@@ -167,7 +176,7 @@ def _outputs_changes(
     for path in _unrequested_items(_public(old.get("inputs")), _public(live), []):
         if not any(overlaps(path, other) for other in seen):
             seen.append(path)
-            found.append(_property_change(path, "add", {}, live, sensitive))
+            found.append(_property_change(path, DiffKind.ADD, {}, live, sensitive))
     return [replace(change, source="outputs") for change in found]
 
 
@@ -225,7 +234,7 @@ def _is_implicit(metadata: Mapping[str, Any]) -> bool:
 def _resource_change(metadata: Mapping[str, Any], sensitive: Sequence[str]) -> ResourceChange:
     change = CHANGE_OF_OP[str(metadata["op"])]
     properties: tuple[PropertyChange, ...] = ()
-    if change in ("update", "replace"):
+    if change in (ChangeKind.UPDATE, ChangeKind.REPLACE):
         properties = tuple(_property_changes(metadata, sensitive))
     return ResourceChange(
         urn=str(metadata["urn"]),
@@ -244,14 +253,12 @@ def _property_changes(
     detailed = metadata.get("detailedDiff")
 
     # (path, kind, where the old value is, where the new value is)
-    found: list[tuple[list[Segment], str, str, str]] = []
+    found: list[tuple[list[Segment], DiffKind, str, str]] = []
     if detailed:
         for path, diff in detailed.items():
             # inputDiff: old inputs vs new inputs; otherwise old state (outputs) vs new inputs.
             old_source = "inputs" if diff.get("inputDiff") else "outputs"
-            found.append(
-                (parse_path(path), str(diff.get("diffKind", "update")), old_source, "inputs")
-            )
+            found.append((parse_path(path), _diff_kind(diff), old_source, "inputs"))
     else:
         for source in ("inputs", "outputs"):
             diffs = list(_diff(_public(old.get(source)), _public(new.get(source)), []))
@@ -266,19 +273,29 @@ def _property_changes(
     changes = []
     for segments, diff_kind, old_source, new_source in found:
         kind = diff_kind
-        if replace_keys and segments and segments[0] in replace_keys and "replace" not in kind:
-            kind = f"{kind}-replace"
+        if replace_keys and segments and segments[0] in replace_keys:
+            kind = kind.replacing
         new_value = new.get(new_source)
-        if is_missing(resolve(new_value, segments)) and not kind.startswith("delete"):
+        deleted = kind in (DiffKind.DELETE, DiffKind.DELETE_REPLACE)
+        if is_missing(resolve(new_value, segments)) and not deleted:
             new_value = new.get("outputs")
         changes.append(_property_change(segments, kind, old.get(old_source), new_value, sensitive))
     if not changes:
         # The provider says the resource changed, yet no visible value differs: only a
         # blinded secret can hide the difference. Name those paths, values redacted.
         for segments in _secret_paths(_public(new.get("inputs") or new.get("outputs"))):
-            kind = "update-replace" if segments[0] in replace_keys else "update"
+            kind = DiffKind.UPDATE_REPLACE if segments[0] in replace_keys else DiffKind.UPDATE
             changes.append(PropertyChange(format_path(segments), kind, REDACTED, REDACTED, True))
     return changes
+
+
+def _diff_kind(diff: Mapping[str, Any]) -> DiffKind:
+    """A detailed diff's kind. Pulumi's are the six DiffKinds; anything else it may say
+    one day counts as an update (a difference is never dropped for its kind)."""
+    try:
+        return DiffKind(str(diff.get("diffKind", DiffKind.UPDATE)))
+    except ValueError:
+        return DiffKind.UPDATE
 
 
 def _public(value: Any) -> Any:
@@ -288,7 +305,7 @@ def _public(value: Any) -> Any:
 
 
 def _property_change(
-    segments: list[Segment], kind: str, old: Any, new: Any, sensitive: Sequence[str]
+    segments: list[Segment], kind: DiffKind, old: Any, new: Any, sensitive: Sequence[str]
 ) -> PropertyChange:
     path = format_path(segments)
     expected = resolve(old, segments)
@@ -326,7 +343,7 @@ def _under_secret(value: Any, segments: list[Segment]) -> bool:
     return is_secret(current)
 
 
-def _diff(old: Any, new: Any, prefix: list[Segment]) -> Iterator[tuple[list[Segment], str]]:
+def _diff(old: Any, new: Any, prefix: list[Segment]) -> Iterator[tuple[list[Segment], DiffKind]]:
     """Leaf-level differences between two property values, as (path, kind)."""
     if (
         isinstance(old, dict)
@@ -336,21 +353,21 @@ def _diff(old: Any, new: Any, prefix: list[Segment]) -> Iterator[tuple[list[Segm
     ):
         for key in sorted(old.keys() | new.keys()):
             if key not in old:
-                yield [*prefix, key], "add"
+                yield [*prefix, key], DiffKind.ADD
             elif key not in new:
-                yield [*prefix, key], "delete"
+                yield [*prefix, key], DiffKind.DELETE
             else:
                 yield from _diff(old[key], new[key], [*prefix, key])
     elif isinstance(old, list) and isinstance(new, list):
         for index in range(max(len(old), len(new))):
             if index >= len(old):
-                yield [*prefix, index], "add"
+                yield [*prefix, index], DiffKind.ADD
             elif index >= len(new):
-                yield [*prefix, index], "delete"
+                yield [*prefix, index], DiffKind.DELETE
             else:
                 yield from _diff(old[index], new[index], [*prefix, index])
     elif old != new:
-        yield prefix, "update"
+        yield prefix, DiffKind.UPDATE
 
 
 def _secret_paths(value: Any, prefix: list[Segment] | None = None) -> Iterator[list[Segment]]:

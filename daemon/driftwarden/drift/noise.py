@@ -15,7 +15,7 @@ from functools import cached_property
 from re import Pattern
 
 from driftwarden.drift.propertypath import glob, subtree_glob
-from driftwarden.model import ResourceChange
+from driftwarden.model import ChangeKind, ResourceChange
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,6 @@ def without_noise(
             prop for prop in change.properties
             if not any(rule.matches(change.type, prop.path) for rule in rules)
         )  # fmt: skip
-        if properties or change.change != "update":
+        if properties or change.change != ChangeKind.UPDATE:
             kept.append(replace(change, properties=properties))
     return kept

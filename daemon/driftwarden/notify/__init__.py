@@ -2,7 +2,6 @@
 
 from driftwarden.notify.deliver import Delivery, deliver, redact_url, unusable
 from driftwarden.notify.render import (
-    EVENT_DIGEST,
     EVENT_OF_TRANSITION,
     DigestStack,
     Message,
@@ -15,7 +14,6 @@ from driftwarden.notify.render import (
 )
 
 __all__ = [
-    "EVENT_DIGEST",
     "EVENT_OF_TRANSITION",
     "Delivery",
     "DigestStack",

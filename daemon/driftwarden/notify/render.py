@@ -14,17 +14,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from driftwarden.model import REDACTED, FindingTransition, describe_attribution, urn_name
+from driftwarden.model import (
+    REDACTED,
+    ChangeKind,
+    Check,
+    FindingTransition,
+    NotificationEvent,
+    TransitionKind,
+    describe_attribution,
+    urn_name,
+)
 from driftwarden.rules import severity_rank
 
-EVENT_OF_TRANSITION = {
-    "opened": "drift.new",
-    "changed": "drift.changed",
-    "resolved": "drift.resolved",
+EVENT_OF_TRANSITION: dict[TransitionKind, NotificationEvent] = {
+    "opened": NotificationEvent.DRIFT_NEW,
+    "changed": NotificationEvent.DRIFT_CHANGED,
+    "resolved": NotificationEvent.DRIFT_RESOLVED,
 }
-EVENT_TEST = "test"
-EVENT_CHECK_FAILING = "check.failing"
-EVENT_DIGEST = "drift.digest"  # a scheduled recap, not a transition
 
 PREFIX = "[driftwarden]"
 VALUE_CHARS = 80  # a value longer than this is shortened with "…"
@@ -39,9 +45,9 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]<>])")
 
 @dataclass(frozen=True)
 class Message:
-    """One notification: `event` is its main event kind (e.g. "drift.new")."""
+    """One notification: `event` is what it is mainly about (e.g. "drift.new")."""
 
-    event: str
+    event: NotificationEvent
     title: str
     markdown: str  # for chat targets
     text: str  # plain text, for email
@@ -108,21 +114,26 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else (plural or singular + 's')}"
 
 
+# What happened to a resource as a whole, by check and ChangeKind.
+_PENDING: dict[str, str] = {
+    ChangeKind.CREATE: "would be created",
+    ChangeKind.DELETE: "would be deleted",
+    ChangeKind.REPLACE: "would be replaced",
+    ChangeKind.UPDATE: "would be updated",
+}
+_DRIFTED: dict[str, str] = {
+    ChangeKind.DELETE: "deleted out of band",
+    ChangeKind.CREATE: "created out of band",
+    ChangeKind.REPLACE: "would need a replacement",
+    ChangeKind.UPDATE: "changed out of band",
+}
+
+
 def _whole_resource(change: str, check: str) -> str:
     """What happened to a resource as a whole (a finding with path "")."""
-    if check == "code":
-        return {
-            "create": "would be created",
-            "delete": "would be deleted",
-            "replace": "would be replaced",
-            "update": "would be updated",
-        }.get(change, f"pending {change}")
-    return {
-        "delete": "deleted out of band",
-        "create": "created out of band",
-        "replace": "would need a replacement",
-        "update": "changed out of band",
-    }.get(change, f"drifted ({change})")
+    if check == Check.CODE:
+        return _PENDING.get(change, f"pending {change}")
+    return _DRIFTED.get(change, f"drifted ({change})")
 
 
 # ---------------------------------------------------------------------------- findings
@@ -234,7 +245,7 @@ def _body(
 
 
 def _title(stack: str, transitions: Sequence[FindingTransition]) -> str:
-    code_only = all(t.check == "code" for t in transitions)
+    code_only = all(t.check == Check.CODE for t in transitions)
     resources: dict[str, set[str]] = {"opened": set(), "changed": set(), "resolved": set()}
     for t in transitions:
         resources.setdefault(t.kind, set()).add(t.urn)
@@ -340,7 +351,7 @@ def render_digest(stacks: Sequence[DigestStack], *, max_chars: int = 3500) -> Me
         ]
 
     return Message(
-        event=EVENT_DIGEST,
+        event=NotificationEvent.DRIFT_DIGEST,
         title=title,
         markdown=_body(sections(_MARKDOWN), _MARKDOWN, max_chars, final),
         text=_body(sections(_TEXT), _TEXT, max_chars, final),
@@ -372,7 +383,7 @@ def render_check_failing(stack: str, check: str, error: str, consecutive: int) -
         f"See the operations: {history}"
     )
     title = f"{PREFIX} {stack}: {check} check failing ({times} in a row)"
-    return Message(EVENT_CHECK_FAILING, title, markdown, text)
+    return Message(NotificationEvent.CHECK_FAILING, title, markdown, text)
 
 
 def render_check_recovered(stack: str, check: str, failures: int) -> Message:
@@ -386,9 +397,8 @@ def render_check_recovered(stack: str, check: str, failures: int) -> Message:
         f"The {check} check of {stack} succeeded again after {after}.\n\n"
         f"Current state: driftwarden status"
     )
-    return Message(
-        EVENT_CHECK_FAILING, f"{PREFIX} {stack}: {check} check recovered", markdown, text
-    )
+    title = f"{PREFIX} {stack}: {check} check recovered"
+    return Message(NotificationEvent.CHECK_FAILING, title, markdown, text)
 
 
 def render_test(target: str) -> Message:
@@ -401,11 +411,15 @@ def render_test(target: str) -> Message:
         f"This is a test message from driftwarden to the target {target}.\n\n"
         "If you can read it, notifications to this target work."
     )
-    return Message(EVENT_TEST, f"{PREFIX} test notification ({target})", markdown, text)
+    return Message(NotificationEvent.TEST, f"{PREFIX} test notification ({target})", markdown, text)
 
 
 def render_remediation(
-    stack: str, event: str, headline: str, lines: Sequence[str], command: str | None = None
+    stack: str,
+    event: NotificationEvent,
+    headline: str,
+    lines: Sequence[str],
+    command: str | None = None,
 ) -> Message:
     """A remediation step: `remediation.needs_approval`, `.succeeded` or `.failed`.
 

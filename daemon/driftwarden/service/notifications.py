@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from driftwarden.config import Config, StackConfig, TargetConfig
 from driftwarden.credentials import ENV_CREDENTIALS, credentials_directory
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import FindingTransition, OperationStatus
+from driftwarden.model import FindingTransition, NotificationEvent, OperationStatus
 from driftwarden.notify import (
     EVENT_OF_TRANSITION,
     Delivery,
@@ -113,7 +113,7 @@ def queue_for_check(
         failing_message = render_check_recovered(stack.name, check, streak)
     if failing_message is not None:
         for target in config.targets_of(stack):
-            if "check.failing" in target.events:
+            if NotificationEvent.CHECK_FAILING in target.events:
                 messages.append((target.name, failing_message))
     queued = []
     for target_name, message in messages:
@@ -210,8 +210,8 @@ def _deliver_target(
             delivery = Delivery(False, f"target {name!r} is no longer configured")
         else:
             try:
-                message = Message(notification.event, notification.title, notification.markdown,
-                                  notification.text)  # fmt: skip
+                message = Message(NotificationEvent(notification.event), notification.title,
+                                  notification.markdown, notification.text)  # fmt: skip
                 urls = [with_idempotency_key(url, notification.idempotency_key)
                         for url in target_urls(target)]  # fmt: skip
                 delivery = deliver(

@@ -22,8 +22,12 @@ from driftwarden.drift import extract_changes
 from driftwarden.engine import Action, CheckRun, EngineError, project_name
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import (
+    AuditAction,
+    ChangeKind,
     Check,
     CheckStatus,
+    NotificationEvent,
+    OperationOutcome,
     OperationStatus,
     PropertyChange,
     ResourceChange,
@@ -59,10 +63,10 @@ def judge(plan: Sequence[ResourceChange], policy: RemediationPolicy) -> Verdict:
             f"max_changes: {len(plan)} resources would change, the limit is "
             f"{policy.max_changes} ({names})"
         )
-    deletes = [c.name for c in plan if c.change in ("delete", "replace")]
+    deletes = [c.name for c in plan if c.change in (ChangeKind.DELETE, ChangeKind.REPLACE)]
     if deletes and not policy.allow_delete:
         reasons.append(f"allow_delete: the plan deletes {', '.join(deletes)}")
-    replaces = [c.name for c in plan if c.change == "replace"]
+    replaces = [c.name for c in plan if c.change == ChangeKind.REPLACE]
     if replaces and not policy.allow_replace:
         reasons.append(f"allow_replace: the plan replaces {', '.join(replaces)}")
     protected = [
@@ -146,14 +150,14 @@ def _plan_and_apply(
     result.plan_operation_id = plan_op
     if run is None:
         result.error = error
-        _announce(runtime, stack, result, actor, "remediation.failed",
+        _announce(runtime, stack, result, actor, NotificationEvent.REMEDIATION_FAILED,
                   f"remediation ({mode}) failed: could not plan", [error or "?"])  # fmt: skip
         return result
     if plan_file is not None and plan_file.exists():
         plan_file.chmod(0o600)
     result.plan = extract_changes(run.events, stack.sensitive_paths)
     result.verdict = judge(result.plan, policy)
-    _record(runtime, actor, "planned", stack.name, plan_op, {
+    _record(runtime, actor, AuditAction.REMEDIATION_PLANNED, stack.name, plan_op, {
         "mode": mode, "resources": [c.urn for c in result.plan],
         "allowed": result.verdict.allowed, "reasons": list(result.verdict.reasons),
         "guarantee": GUARANTEE_OF[mode],
@@ -167,9 +171,9 @@ def _plan_and_apply(
         return result
     if not result.verdict.allowed:
         result.status = "refused"
-        _record(runtime, actor, "refused", stack.name, plan_op,
+        _record(runtime, actor, AuditAction.REMEDIATION_REFUSED, stack.name, plan_op,
                 {"mode": mode, "reasons": list(result.verdict.reasons)})  # fmt: skip
-        _announce(runtime, stack, result, actor, "remediation.failed",
+        _announce(runtime, stack, result, actor, NotificationEvent.REMEDIATION_FAILED,
                   f"remediation ({mode}) refused by its guardrails; nothing was changed",
                   list(result.verdict.reasons))  # fmt: skip
         return result
@@ -178,21 +182,23 @@ def _plan_and_apply(
         if _request_approval(runtime, stack, plan_op, actor, mode):
             lines = [f"{c.name}: {c.change}" for c in result.plan]
             headline = f"remediation ({mode}) needs approval"
-            _announce(runtime, stack, result, actor, "remediation.needs_approval", headline,
-                      lines, command=result.command)  # fmt: skip
+            _announce(runtime, stack, result, actor, NotificationEvent.REMEDIATION_NEEDS_APPROVAL,
+                      headline, lines, command=result.command)  # fmt: skip
         return result
     if confirm is not None and not confirm(result):
         result.status = "declined"
-        _record(runtime, actor, "declined", stack.name, plan_op, {"mode": mode})
+        _record(runtime, actor, AuditAction.REMEDIATION_DECLINED, stack.name, plan_op,
+                {"mode": mode})  # fmt: skip
         return result
     if approved and trigger is Trigger.CLI:
-        _record(runtime, actor, "approved", stack.name, plan_op, {"mode": mode})
+        _record(runtime, actor, AuditAction.REMEDIATION_APPROVED, stack.name, plan_op,
+                {"mode": mode})  # fmt: skip
     apply_op, applied, error = _engine_step(runtime, stack, APPLY_OF[mode], trigger, actor,
                                             cancel, plan_file)  # fmt: skip
     result.apply_operation_id = apply_op
     if applied is None:
         result.error = error
-        _announce(runtime, stack, result, actor, "remediation.failed",
+        _announce(runtime, stack, result, actor, NotificationEvent.REMEDIATION_FAILED,
                   f"remediation ({mode}) failed", [error or "?"])  # fmt: skip
         return result
     return _verify(runtime, stack, result, actor, cancel, acted=True, dry_run=False)
@@ -219,8 +225,8 @@ def _verify(
         result.status, result.error = "failed", verification.error
         if not dry_run:
             headline = f"remediation ({mode}) could not be verified"
-            _announce(runtime, stack, result, actor, "remediation.failed", headline,
-                      [result.error or "?"])  # fmt: skip
+            _announce(runtime, stack, result, actor, NotificationEvent.REMEDIATION_FAILED,
+                      headline, [result.error or "?"])  # fmt: skip
         return result
     in_sync = verification.status is CheckStatus.IN_SYNC
     if not acted and in_sync:
@@ -234,13 +240,14 @@ def _verify(
     if dry_run:
         return result
     operation = result.apply_operation_id or result.plan_operation_id
-    _record(runtime, actor, result.status, stack.name, operation, {
+    action = AuditAction.REMEDIATION_SUCCEEDED if in_sync else AuditAction.REMEDIATION_INCOMPLETE
+    _record(runtime, actor, action, stack.name, operation, {
         "mode": mode, "verification_operation_id": verification.operation_id,
         "in_sync": in_sync, "remaining": result.remaining,
     })  # fmt: skip
     if in_sync:
         lines = [f"{c.name}: {c.change}" for c in result.plan]
-        _announce(runtime, stack, result, actor, "remediation.succeeded",
+        _announce(runtime, stack, result, actor, NotificationEvent.REMEDIATION_SUCCEEDED,
                   f"remediation ({mode}) done; the stack is in sync", lines)  # fmt: skip
         return result
     headline = (
@@ -254,7 +261,7 @@ def _verify(
         "incomplete-"
         + hashlib.sha256("\n".join([mode, *sorted(result.remaining)]).encode()).hexdigest()[:16]
     )
-    _announce(runtime, stack, result, actor, "remediation.failed", headline,
+    _announce(runtime, stack, result, actor, NotificationEvent.REMEDIATION_FAILED, headline,
               result.remaining, key=None if acted else key)  # fmt: skip
     return result
 
@@ -278,7 +285,7 @@ def maybe_remediate(
                                    limit=policy.after_consecutive)  # fmt: skip
     streak = 0
     for outcome in outcomes:
-        if outcome != "drifted":
+        if outcome != OperationOutcome.DRIFTED:
             break
         streak += 1
     if streak < policy.after_consecutive:
@@ -313,14 +320,15 @@ def _engine_step(
             kind = exc.kind.value if isinstance(exc, EngineError) else "error"
             with runtime.store.write() as session:
                 finish_operation(session, runtime.store.audit, operation_id,
-                                 status=OperationStatus.FAILED, outcome="error", error=str(exc),
-                                 error_kind=kind)  # fmt: skip
+                                 status=OperationStatus.FAILED, outcome=OperationOutcome.ERROR,
+                                 error=str(exc), error_kind=kind)  # fmt: skip
             return operation_id, None, str(exc)
     changes = extract_changes(run.events, stack.sensitive_paths)
     with runtime.store.write() as session:
         finish_operation(session, runtime.store.audit, operation_id,
                          status=OperationStatus.SUCCEEDED,
-                         outcome="planned" if action in PLAN_OF.values() else "applied",
+                         outcome=OperationOutcome.PLANNED if action in PLAN_OF.values()
+                         else OperationOutcome.APPLIED,
                          changes=changes, cli_version=run.cli_version)  # fmt: skip
     return operation_id, run, None
 
@@ -336,12 +344,12 @@ def _request_approval(
 
 
 def _record(
-    runtime: Runtime, actor: str, event: str, stack: str, operation_id: str | None,
+    runtime: Runtime, actor: str, action: AuditAction, stack: str, operation_id: str | None,
     details: dict[str, object],
 ) -> None:  # fmt: skip
     with runtime.store.write() as session:
         record_remediation(session, runtime.store.audit, actor=actor, stack=stack,
-                           operation_id=operation_id, event=event, details=details)  # fmt: skip
+                           operation_id=operation_id, action=action, details=details)  # fmt: skip
 
 
 def _announce(
@@ -349,7 +357,7 @@ def _announce(
     stack: StackConfig,
     result: Remediation,
     actor: str,
-    event: str,
+    event: NotificationEvent,
     headline: str,
     lines: Sequence[str],
     command: str | None = None,

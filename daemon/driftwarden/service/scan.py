@@ -18,18 +18,13 @@ from driftwarden.model import (
     Check,
     CheckStatus,
     FindingTransition,
+    OperationOutcome,
     OperationStatus,
     ResourceChange,
+    Severity,
     Trigger,
 )
-from driftwarden.rules import (
-    Assessment,
-    Severity,
-    assess_change,
-    at_least,
-    highest,
-    severity_rank,
-)
+from driftwarden.rules import Assessment, assess_change, at_least, highest, severity_rank
 from driftwarden.service.attribution import attribute
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
@@ -191,12 +186,13 @@ def _run_locked(
         result.error = str(exc)
         result.error_kind = exc.kind.value if isinstance(exc, EngineError) else "error"
         status = STATUS_OF_ERROR.get(result.error_kind, OperationStatus.FAILED)
-        _finish(runtime, stack, result, status=status, outcome="error")
+        _finish(runtime, stack, result, status=status, outcome=OperationOutcome.ERROR)
         return result
     except BaseException:
         # Ctrl-C or a crash: the operation must not stay `running`.
         result.error, result.error_kind = "stopped before the engine finished", "cancelled"
-        _finish(runtime, stack, result, status=OperationStatus.CANCELLED, outcome="error")
+        _finish(runtime, stack, result, status=OperationStatus.CANCELLED,
+                outcome=OperationOutcome.ERROR)  # fmt: skip
         raise
     changes = findings_of_run(runtime.config, stack, check, run.events)
     rules = runtime.config.risk_rules()
@@ -211,8 +207,8 @@ def _run_locked(
         )
     except DriftwardenError as exc:  # attribution informs; it never fails a check
         logger.warning("attribution failed", extra={"stack": stack.name, "error": str(exc)})
-    _finish(runtime, stack, result, status=OperationStatus.SUCCEEDED, outcome=result.status.value,
-            actor=actor)  # fmt: skip
+    _finish(runtime, stack, result, status=OperationStatus.SUCCEEDED,
+            outcome=result.status.outcome, actor=actor)  # fmt: skip
     return result
 
 
@@ -222,7 +218,7 @@ def _finish(
     result: CheckResult,
     *,
     status: OperationStatus,
-    outcome: str,
+    outcome: OperationOutcome,
     actor: str | None = None,
 ) -> None:
     finished = datetime.now(UTC)

@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from driftwarden.credentials import credential
 from driftwarden.errors import DriftwardenError
+from driftwarden.model import AuditAction
 from driftwarden.store.models import AuditEvent, utcnow
 
 if TYPE_CHECKING:
@@ -504,11 +505,11 @@ def record_config(
     details = {"path": path, "sha256": sha256}
     last = session.execute(
         select(AuditEvent.details)
-        .where(AuditEvent.action == "config.loaded")  # type: ignore[arg-type]
+        .where(AuditEvent.action == AuditAction.CONFIG_LOADED)  # type: ignore[arg-type]
         .order_by(_EVENTS.c.seq.desc())
         .limit(1)
     ).scalar_one_or_none()
     if last == details:
         return False
-    audit.append(session, actor=actor, action="config.loaded", details=details)
+    audit.append(session, actor=actor, action=AuditAction.CONFIG_LOADED, details=details)
     return True

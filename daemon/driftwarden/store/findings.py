@@ -17,7 +17,7 @@ from driftwarden.drift.lifecycle import (
     Rating,
     fold_check,
 )
-from driftwarden.model import FindingTransition, ResourceChange, TransitionKind
+from driftwarden.model import AuditAction, FindingTransition, ResourceChange, TransitionKind
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Finding, utcnow
 
@@ -66,7 +66,7 @@ def apply_check(
         audit.append(
             session,
             actor=actor,
-            action=f"finding.{transition.kind}",
+            action=AuditAction.of_transition(transition.kind),
             stack=stack,
             operation_id=operation_id,
             outcome=transition.kind,
@@ -99,7 +99,7 @@ def request_approval(
         session.add(finding)
     if fresh:
         audit.append(
-            session, actor=actor, action="remediation.needs_approval", stack=stack,
+            session, actor=actor, action=AuditAction.REMEDIATION_NEEDS_APPROVAL, stack=stack,
             operation_id=operation_id, outcome="needs_approval",
             details={"mode": mode, "findings": [f.id for f in fresh]},
         )  # fmt: skip

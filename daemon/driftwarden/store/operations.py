@@ -11,7 +11,13 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from driftwarden.model import OperationStatus, ResourceChange, Trigger
+from driftwarden.model import (
+    AuditAction,
+    OperationOutcome,
+    OperationStatus,
+    ResourceChange,
+    Trigger,
+)
 from driftwarden.processes import pid_alive
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import (
@@ -52,7 +58,7 @@ def start_operation(session: Session, audit: AuditChain, start: OperationStart) 
     audit.append(
         session,
         actor=start.actor,
-        action="operation.started",
+        action=AuditAction.OPERATION_STARTED,
         stack=start.stack,
         operation_id=start.id,
         details={
@@ -72,7 +78,7 @@ def finish_operation(
     operation_id: str,
     *,
     status: OperationStatus,
-    outcome: str | None,
+    outcome: OperationOutcome | None,
     changes: Sequence[ResourceChange] = (),
     error: str | None = None,
     error_kind: str | None = None,
@@ -115,7 +121,7 @@ def finish_operation(
     audit.append(
         session,
         actor=operation.actor,
-        action="operation.finished",
+        action=AuditAction.OPERATION_FINISHED,
         stack=operation.stack,
         operation_id=operation_id,
         outcome=outcome or status.value,
@@ -151,7 +157,7 @@ def recover_interrupted(session: Session, audit: AuditChain, actor: str) -> list
         elif operation.pid == os.getpid():
             continue
         operation.status = OperationStatus.INTERRUPTED
-        operation.outcome = "error"
+        operation.outcome = OperationOutcome.ERROR
         operation.finished_at = now
         operation.duration_ms = int((now - operation.started_at).total_seconds() * 1000)
         operation.error = f"the process running it (pid {operation.pid} on {host}) died"
@@ -160,7 +166,7 @@ def recover_interrupted(session: Session, audit: AuditChain, actor: str) -> list
         audit.append(
             session,
             actor=actor,
-            action="operation.interrupted",
+            action=AuditAction.OPERATION_INTERRUPTED,
             stack=operation.stack,
             operation_id=operation.id,
             outcome="interrupted",
@@ -183,7 +189,8 @@ def last_in_sync_before(
         select(Operation.started_at)
         .where(
             Operation.stack == stack, Operation.kind == check,
-            Operation.status == OperationStatus.SUCCEEDED, Operation.outcome == "in_sync",
+            Operation.status == OperationStatus.SUCCEEDED,
+            Operation.outcome == OperationOutcome.IN_SYNC,
             col(Operation.started_at) < before,
         )
         .order_by(col(Operation.started_at).desc())

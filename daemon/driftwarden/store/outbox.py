@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from driftwarden.model import AuditAction
 from driftwarden.processes import pid_alive
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Notification, utcnow
@@ -139,14 +140,14 @@ def record_attempt(
     if ok:
         notification.status, notification.sent_at, notification.last_error = "sent", now, None
         audit.append(
-            session, actor=actor, action="notification.sent", stack=notification.stack,
+            session, actor=actor, action=AuditAction.NOTIFICATION_SENT, stack=notification.stack,
             operation_id=notification.operation_id, outcome="sent", details=details,
         )  # fmt: skip
     else:
         notification.last_error = error
         if notification.attempts >= max_attempts:
             notification.status = "failed"
-            audit.append(session, actor=actor, action="notification.failed",
+            audit.append(session, actor=actor, action=AuditAction.NOTIFICATION_FAILED,
                          stack=notification.stack, operation_id=notification.operation_id,
                          outcome="failed", details={**details, "error": error})  # fmt: skip
         else:
@@ -160,7 +161,7 @@ def record_test_message(
     error: str | None,
 ) -> None:  # fmt: skip
     """Append `notification.test`: a test message (`notify test`) sent to `target`, or not."""
-    audit.append(session, actor=actor, action="notification.test",
+    audit.append(session, actor=actor, action=AuditAction.NOTIFICATION_TEST,
                  outcome="sent" if sent else "failed",
                  details={"target": target, "error": error})  # fmt: skip
 

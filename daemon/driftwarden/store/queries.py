@@ -17,7 +17,7 @@ from sqlalchemy import ARRAY, Select, String, Table, bindparam, delete, func, se
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlmodel import Session, col
 
-from driftwarden.model import OperationStatus
+from driftwarden.model import AuditAction, OperationStatus
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import (
     AuditEvent,
@@ -222,7 +222,7 @@ def record_prune(
     audit.append(
         session,
         actor=actor,
-        action="store.pruned",
+        action=AuditAction.STORE_PRUNED,
         details={"older_than": older_than.isoformat(), "operations": result.operations,
                  "resource_changes": result.resource_changes,
                  "property_changes": result.property_changes},

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from driftwarden.model import AuditAction
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import ScanRequest, utcnow
 
@@ -27,7 +28,7 @@ def request_scan(
     audit.append(
         session,
         actor=actor,
-        action="scan.requested",
+        action=AuditAction.SCAN_REQUESTED,
         stack=stack,
         details={"request_id": request.id, "checks": request.checks},
     )
@@ -58,6 +59,6 @@ def record_request_rejected(
 ) -> None:
     """A claimed request that will not run (e.g. its stack is not configured)."""
     audit.append(
-        session, actor=actor, action="scan.request_rejected", stack=request.stack,
+        session, actor=actor, action=AuditAction.SCAN_REQUEST_REJECTED, stack=request.stack,
         outcome="rejected", details={"request_id": request.id, "reason": reason},
     )  # fmt: skip

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from driftwarden.model import Trigger
+from driftwarden.model import AuditAction, Trigger
 from driftwarden.store.audit import AuditChain
 
 SKIP_REASON = "still running"
@@ -20,7 +20,7 @@ def record_skip_streak_started(
 ) -> None:
     """The first skip of a streak: why, and what asked for the scan."""
     audit.append(
-        session, actor=actor, action="scan.skipped", stack=stack, outcome="skipped",
+        session, actor=actor, action=AuditAction.SCAN_SKIPPED, stack=stack, outcome="skipped",
         details={"reason": SKIP_REASON, "trigger": trigger},
     )  # fmt: skip
 
@@ -31,6 +31,6 @@ def record_skip_streak_ended(
 ) -> None:  # fmt: skip
     """A streak of more than one skip ended (the scan that caused it finished)."""
     audit.append(
-        session, actor=actor, action="scan.skipped", stack=stack, outcome="skipped",
+        session, actor=actor, action=AuditAction.SCAN_SKIPPED, stack=stack, outcome="skipped",
         details={"reason": SKIP_REASON, "skipped": skipped, "since": since.isoformat()},
     )  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from driftwarden.model import STACK_UPDATE_ACTION_PREFIX
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import AuditEvent, IngestedUpdate, utcnow
 
@@ -25,8 +26,8 @@ def record_updates(
     new = [u for u in updates if u["key"] not in known]
     for update in sorted(new, key=lambda u: str(u["start_time"])):
         event = audit.append(
-            session, actor=update["actor"], action=f"stack.{update['kind']}", stack=stack,
-            outcome=update["result"], details=update,
+            session, actor=update["actor"], action=f"{STACK_UPDATE_ACTION_PREFIX}{update['kind']}",
+            stack=stack, outcome=update["result"], details=update,
         )  # fmt: skip
         session.add(IngestedUpdate(stack=stack, update_key=update["key"], seq=event.seq,
                                    recorded_at=utcnow()))  # fmt: skip
@@ -37,6 +38,8 @@ def stack_update_events(session: Session, stack: str) -> Sequence[AuditEvent]:
     """The stack's recorded updates (`stack.update`, `stack.refresh`, …), oldest first."""
     return session.exec(
         select(AuditEvent)
-        .where(AuditEvent.stack == stack, col(AuditEvent.action).like("stack.%"))
+        .where(
+            AuditEvent.stack == stack, col(AuditEvent.action).like(f"{STACK_UPDATE_ACTION_PREFIX}%")
+        )
         .order_by(col(AuditEvent.seq))
     ).all()
