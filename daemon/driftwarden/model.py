@@ -1,5 +1,5 @@
-"""The domain vocabulary of SPEC.md: checks, statuses, changes and findings, the audit
-chain's actions and the notifications' events. Pure data, no I/O.
+"""The domain vocabulary of SPEC.md: checks, statuses, changes, findings and what caused
+them, the audit chain's actions and the notifications' events. Pure data, no I/O.
 
 The enums are `StrEnum`s: a member is its value wherever a string goes (the store, JSON,
 the audit chain), so naming a value here changes nothing a user sees.
@@ -7,10 +7,11 @@ the audit chain), so naming a value here changes nothing a user sees.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 
 class Check(StrEnum):
@@ -163,7 +164,7 @@ class NotificationEvent(StrEnum):
 
 class AuditAction(StrEnum):
     """What an audit event records. A stack update read from the stack's own history is
-    recorded as `stack.<its kind>` (STACK_UPDATE_ACTION_PREFIX): Pulumi names those kinds."""
+    recorded as `stack.<its kind>` (`StackUpdate.action`): Pulumi names those kinds."""
 
     CONFIG_LOADED = "config.loaded"
     OPERATION_STARTED = "operation.started"
@@ -250,6 +251,174 @@ class ResourceChange:
         }
 
 
+# ---------------------------------------------------------------------------- stack updates
+
+
+@dataclass(frozen=True)
+class StackUpdate:
+    """One entry of a stack's update history (`pulumi stack history`): an update run by
+    anyone, through driftwarden or not. Recorded in the audit chain as its details."""
+
+    version: int
+    kind: str  # update | refresh | destroy | import | … (Pulumi's)
+    result: str  # succeeded | failed | in-progress (Pulumi's)
+    start_time: datetime
+    end_time: datetime | None
+    message: str
+    resource_changes: dict[str, int]
+    environment: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """Stable identity: the version where the backend numbers updates, else its start."""
+        return f"v{self.version}" if self.version else f"{self.kind}@{self.start_time.isoformat()}"
+
+    @property
+    def actor(self) -> str:
+        env = self.environment
+        for name, email in (("pulumi.user", None), ("updatedBy", None),
+                            ("git.author", "git.author.email"),
+                            ("git.committer", "git.committer.email")):  # fmt: skip
+            if env.get(name):
+                return f"{env[name]} <{env[email]}>" if email and env.get(email) else env[name]
+        return "unknown"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result == "succeeded"
+
+    @property
+    def end(self) -> datetime:
+        """When it ended; its start while it has not (or when the history does not say)."""
+        return self.end_time or self.start_time
+
+    @property
+    def action(self) -> str:
+        """Its audit action: `stack.update`, `stack.refresh`, …"""
+        return f"{STACK_UPDATE_ACTION_PREFIX}{self.kind}"
+
+    def details(self) -> dict[str, Any]:
+        """What the audit chain records of it."""
+        return {
+            "key": self.key, "version": self.version, "kind": self.kind,
+            "result": self.result, "actor": self.actor,
+            "start_time": self.start_time.isoformat(),
+            "end_time": self.end_time.isoformat() if self.end_time else None,
+            "message": self.message, "resource_changes": self.resource_changes,
+            "environment": self.environment,
+        }  # fmt: skip
+
+    @classmethod
+    def from_details(cls, details: Any) -> StackUpdate | None:
+        """The update an audit event's details record; None when they record none."""
+        if not isinstance(details, Mapping) or not details.get("start_time"):
+            return None
+        end = details.get("end_time")
+        return cls(
+            version=int(details.get("version") or 0), kind=str(details.get("kind", "")),
+            result=str(details.get("result", "")),
+            start_time=datetime.fromisoformat(str(details["start_time"])),
+            end_time=datetime.fromisoformat(str(end)) if end else None,
+            message=str(details.get("message") or ""),
+            resource_changes=dict(details.get("resource_changes") or {}),
+            environment=dict(details.get("environment") or {}),
+        )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- attribution
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who or what caused a difference (found by service.attribution). Stored, audited and
+    printed as `to_dict()`: its kind, then its fields in order."""
+
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **{f.name: getattr(self, f.name) for f in fields(self)}}
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+
+    def describe(self) -> str:
+        """One line for tables and messages."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class OutOfBandAttribution(Attribution):
+    """No update recorded since the stack was last in sync wrote the resource."""
+
+    kind: ClassVar[str] = "out_of_band"
+
+    def describe(self) -> str:
+        return "changed outside Pulumi"
+
+
+@dataclass(frozen=True)
+class UpdateAttribution(Attribution):
+    """A stack update (from its history) that wrote the resource, or failed meanwhile."""
+
+    kind: ClassVar[str] = "update"
+    update: str | None  # its key (StackUpdate.key)
+    operation: str | None  # its kind: update, refresh, …
+    actor: str | None
+    result: str | None
+    time: str | None  # when it started (ISO 8601)
+    message: str | None
+
+    @classmethod
+    def of(cls, update: StackUpdate) -> UpdateAttribution:
+        return cls(update.key, update.kind, update.actor, update.result,
+                   update.start_time.isoformat(), update.message)  # fmt: skip
+
+    def describe(self) -> str:
+        return f"{self.operation} by {self.actor} ({self.result}, {self.time})"
+
+
+@dataclass(frozen=True)
+class CommitAttribution(Attribution):
+    """The newest git commit touching the project (pending code changes)."""
+
+    kind: ClassVar[str] = "commit"
+    commit: str
+    author: str  # "name <email>"
+    time: str  # ISO 8601
+    subject: str
+
+    def describe(self) -> str:
+        return f"commit {str(self.commit)[:10]} by {self.author} ({self.time})"
+
+
+@dataclass(frozen=True)
+class UnknownAttribution(Attribution):
+    """Nothing to tell (no git repository, or a record this version cannot read)."""
+
+    kind: ClassVar[str] = "unknown"
+
+    def describe(self) -> str:
+        return "unknown"
+
+
+_ATTRIBUTION_OF_KIND: dict[str, type[Attribution]] = {
+    kind.kind: kind for kind in (OutOfBandAttribution, UpdateAttribution, CommitAttribution)
+}
+
+
+def attribution_from_dict(data: Any) -> Attribution | None:
+    """The attribution a stored (JSON) record says; None for none."""
+    if not isinstance(data, Mapping) or not data:
+        return None
+    return _ATTRIBUTION_OF_KIND.get(str(data.get("kind")), UnknownAttribution).from_stored(data)
+
+
+def describe_attribution(attribution: Attribution | None) -> str:
+    """One line for tables and messages."""
+    return attribution.describe() if attribution else ""
+
+
 # ---------------------------------------------------------------------------- findings
 
 
@@ -276,7 +445,7 @@ class FindingTransition:
     previous: dict[str, Any] | None = None  # for "changed": the values before
     severity: str | None = None  # of the highest matching risk rule
     rule: str | None = None
-    attribution: dict[str, Any] | None = None  # who or what caused it (see service.attribution)
+    attribution: Attribution | None = None  # who or what caused it
 
     def details(self) -> dict[str, Any]:
         data = {
@@ -293,24 +462,8 @@ class FindingTransition:
             "source": self.source,
             "severity": self.severity,
             "rule": self.rule,
-            "attribution": self.attribution,
+            "attribution": self.attribution.to_dict() if self.attribution else None,
         }
         if self.previous is not None:
             data["previous"] = self.previous
         return data
-
-
-def describe_attribution(attribution: dict[str, Any] | None) -> str:
-    """One line for tables and messages."""
-    if not attribution:
-        return ""
-    kind = attribution.get("kind")
-    if kind == "out_of_band":
-        return "changed outside Pulumi"
-    if kind == "update":
-        return (f"{attribution.get('operation', 'update')} by {attribution.get('actor')} "
-                f"({attribution.get('result')}, {attribution.get('time')})")  # fmt: skip
-    if kind == "commit":
-        return (f"commit {str(attribution.get('commit'))[:10]} by {attribution.get('author')} "
-                f"({attribution.get('time')})")  # fmt: skip
-    return "unknown"

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from driftwarden.drift import extract_changes
-from driftwarden.model import REDACTED, FindingTransition, ResourceChange, TransitionKind
+from driftwarden.model import (
+    REDACTED,
+    FindingTransition,
+    OutOfBandAttribution,
+    ResourceChange,
+    TransitionKind,
+    UpdateAttribution,
+)
 from driftwarden.notify import (
     EVENT_OF_TRANSITION,
     DigestStack,
@@ -301,11 +308,12 @@ def test_test_message() -> None:
 
 
 def test_new_findings_say_who_or_what_caused_them(drift: list[FindingTransition]) -> None:
-    motd = dataclasses.replace(by_name(drift, "motd"), attribution={"kind": "out_of_band"})
+    motd = dataclasses.replace(by_name(drift, "motd"), attribution=OutOfBandAttribution())
     settings = dataclasses.replace(
         by_name(drift, "settings"),
-        attribution={"kind": "update", "operation": "update", "actor": "Ada <ada@example.com>",
-                     "result": "failed", "time": "2026-11-23T19:00:00+00:00"},
+        attribution=UpdateAttribution(update=None, operation="update",
+                                      actor="Ada <ada@example.com>", result="failed",
+                                      time="2026-11-23T19:00:00+00:00", message=None),
     )  # fmt: skip
     message = render_findings("demo", [motd, settings])
     assert message is not None

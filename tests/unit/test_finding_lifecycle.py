@@ -17,12 +17,19 @@ from driftwarden.drift.lifecycle import (
     Observation,
     fold_check,
 )
-from driftwarden.model import REDACTED, PropertyChange, ResourceChange, Severity, urn_name
+from driftwarden.model import (
+    REDACTED,
+    OutOfBandAttribution,
+    PropertyChange,
+    ResourceChange,
+    Severity,
+    urn_name,
+)
 from driftwarden.rules import Assessment
 from tests.conftest import load_events
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-ATTRIBUTION = {"kind": "out_of_band"}
+ATTRIBUTION = OutOfBandAttribution()
 
 
 def changes_of(log: str, **options: Any) -> list[ResourceChange]:

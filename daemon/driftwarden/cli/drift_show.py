@@ -8,7 +8,7 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import property_label, short_value, table
-from driftwarden.model import describe_attribution, urn_name
+from driftwarden.model import attribution_from_dict, describe_attribution, urn_name
 from driftwarden.rules import severity_rank
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.views import iso
@@ -89,7 +89,7 @@ def show_command(
                     f["first_seen"],
                     f["last_seen"],
                     f["occurrences"],
-                    describe_attribution(f["attribution"]),
+                    describe_attribution(attribution_from_dict(f["attribution"])),
                 )
                 for f in findings
             ],

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from driftwarden.model import FindingTransition, ResourceChange, TransitionKind
+from driftwarden.model import Attribution, FindingTransition, ResourceChange, TransitionKind
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class FindingRecord(Observation):
     check: str
     severity: str | None  # of the highest matching risk rule
     rule: str | None
-    attribution: dict[str, Any] | None  # who or what caused it, as the check opening it said
+    attribution: Attribution | None  # who or what caused it, as the check opening it said
     first_seen: datetime
     last_seen: datetime
     occurrences: int
@@ -110,7 +110,7 @@ class CheckSeen:
     changes: Sequence[ResourceChange]
     # The risk rating of an observation, None when no rule matches.
     rate: Callable[[Observation], Rating | None] | None = None
-    attributions: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # by URN
+    attributions: Mapping[str, Attribution] = field(default_factory=dict)  # by URN
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from driftwarden.engine.runner import (
     CheckRun,
     Engine,
     EngineTarget,
-    StackUpdate,
     project_name,
 )
 
@@ -17,6 +16,5 @@ __all__ = [
     "EngineError",
     "EngineErrorKind",
     "EngineTarget",
-    "StackUpdate",
     "project_name",
 ]

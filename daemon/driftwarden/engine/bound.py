@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from driftwarden.engine.isolated import IsolatedEngine
-from driftwarden.engine.runner import Action, CheckRun, Engine, EngineTarget, Progress, StackUpdate
+from driftwarden.engine.runner import Action, CheckRun, Engine, EngineTarget, Progress
+from driftwarden.model import StackUpdate
 
 
 class StackEngine(Protocol):

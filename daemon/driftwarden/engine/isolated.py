@@ -33,9 +33,9 @@ from driftwarden.engine.runner import (
     Engine,
     EngineTarget,
     Progress,
-    StackUpdate,
     project_name,
 )
+from driftwarden.model import StackUpdate
 from driftwarden.processes import kill_marked, pid_alive
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.

@@ -35,7 +35,7 @@ from driftwarden.engine.errors import (
 )
 from driftwarden.engine.events import to_engine_json
 from driftwarden.engine.locate import locate_engine
-from driftwarden.model import Check, urn_name
+from driftwarden.model import Check, StackUpdate, urn_name
 
 log = logging.getLogger(__name__)
 
@@ -91,35 +91,6 @@ def _trim_nanos(stamp: str) -> str:
 def _utc(when: datetime) -> datetime:
     """The CLI prints UTC; the Automation API parses it without a zone."""
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class StackUpdate:
-    """One entry of a stack's update history (`pulumi stack history`)."""
-
-    version: int
-    kind: str  # update | refresh | destroy | import | …
-    result: str  # succeeded | failed | in-progress
-    start_time: datetime
-    end_time: datetime | None
-    message: str
-    resource_changes: dict[str, int]
-    environment: dict[str, str]
-
-    @property
-    def key(self) -> str:
-        """Stable identity: the version where the backend numbers updates, else its start."""
-        return f"v{self.version}" if self.version else f"{self.kind}@{self.start_time.isoformat()}"
-
-    @property
-    def actor(self) -> str:
-        env = self.environment
-        for name, email in (("pulumi.user", None), ("updatedBy", None),
-                            ("git.author", "git.author.email"),
-                            ("git.committer", "git.committer.email")):  # fmt: skip
-            if env.get(name):
-                return f"{env[name]} <{env[email]}>" if email and env.get(email) else env[name]
-        return "unknown"
 
 
 @dataclass

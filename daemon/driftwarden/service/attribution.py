@@ -15,26 +15,34 @@ import subprocess
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from driftwarden.config import StackConfig
 from driftwarden.drift.lifecycle import observations
 from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, ResourceChange
+from driftwarden.model import (
+    Attribution,
+    Check,
+    CommitAttribution,
+    OutOfBandAttribution,
+    ResourceChange,
+    StackUpdate,
+    UnknownAttribution,
+    UpdateAttribution,
+)
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.operations import last_in_sync_before
 from driftwarden.store.queries import open_attributions
-from driftwarden.store.updates import stack_update_events
+from driftwarden.store.updates import recorded_updates
 
-OUT_OF_BAND: dict[str, Any] = {"kind": "out_of_band"}
+OUT_OF_BAND = OutOfBandAttribution()
 _SLACK = timedelta(seconds=2)  # the history's times have second precision
 
 
 def attribute(
     runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
     *, before: datetime, cancel: threading.Event | None = None,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
+) -> dict[str, Attribution]:  # fmt: skip
     """Attribution per resource URN of a check's changes.
 
     A resource whose differences are all open findings already keeps the attribution
@@ -43,7 +51,7 @@ def attribute(
     """
     with runtime.store.read() as session:
         known = open_attributions(session, stack.name, check.value)
-    result: dict[str, dict[str, Any]] = {}
+    result: dict[str, Attribution] = {}
     fresh = []
     for change in changes:
         keys = [obs.key for obs in observations([change])]
@@ -59,7 +67,7 @@ def attribute(
 def _attribute_new(
     runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
     *, before: datetime, cancel: threading.Event | None,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
+) -> dict[str, Attribution]:  # fmt: skip
     if not changes:
         return {}
     if check is Check.CODE:
@@ -74,58 +82,33 @@ def _attribute_new(
         logger.warning("cannot read the state for attribution",
                        extra={"stack": stack.name, "error": str(exc)})  # fmt: skip
         modified = {}
-    failed = [u for u in updates if u["result"] != "succeeded"]
-    result = {}
+    failed = [u for u in updates if not u.succeeded]
+    result: dict[str, Attribution] = {}
     for change in changes:
         written = modified.get(change.urn)
         touching = [
             u for u in updates
-            if written is not None and _start(u) - _SLACK <= written <= _end(u) + _SLACK
+            if written is not None and u.start_time - _SLACK <= written <= u.end + _SLACK
         ]  # fmt: skip
         if touching:
-            result[change.urn] = _describe(touching[-1])
+            result[change.urn] = UpdateAttribution.of(touching[-1])
         elif failed:
-            result[change.urn] = _describe(failed[-1])
+            result[change.urn] = UpdateAttribution.of(failed[-1])
         else:
             result[change.urn] = OUT_OF_BAND
     return result
 
 
-def _updates_since_in_sync(runtime: Runtime, stack: str, before: datetime) -> list[dict[str, Any]]:
+def _updates_since_in_sync(runtime: Runtime, stack: str, before: datetime) -> list[StackUpdate]:
     with runtime.store.read() as session:
         last_in_sync = last_in_sync_before(session, stack, Check.DRIFT.value, before)
-        events = stack_update_events(session, stack)
-    updates = [
-        {**event.details, "actor": event.actor, "seq": event.seq}
-        for event in events
-        if isinstance(event.details, dict) and event.details.get("start_time")
-    ]
+        updates = recorded_updates(session, stack)
     if last_in_sync is None:
         return updates
-    return [u for u in updates if _end(u) >= last_in_sync]
+    return [u for u in updates if u.end >= last_in_sync]
 
 
-def _start(update: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(update["start_time"]))
-
-
-def _end(update: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(update.get("end_time") or update["start_time"]))
-
-
-def _describe(update: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "kind": "update",
-        "update": update.get("key"),
-        "operation": update.get("kind"),
-        "actor": update.get("actor"),
-        "result": update.get("result"),
-        "time": update.get("start_time"),
-        "message": update.get("message"),
-    }
-
-
-def newest_commit(stack: StackConfig) -> dict[str, Any]:
+def newest_commit(stack: StackConfig) -> Attribution:
     """The newest commit touching the project directory, when it is in a git repository."""
     try:
         out = subprocess.run(
@@ -133,10 +116,9 @@ def newest_commit(stack: StackConfig) -> dict[str, Any]:
             cwd=stack.project_dir, capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
     except OSError:
-        return {"kind": "unknown"}
+        return UnknownAttribution()
     fields = out.stdout.strip().split("\0")
     if out.returncode != 0 or len(fields) != 5:
-        return {"kind": "unknown"}
+        return UnknownAttribution()
     commit, author, email, when, subject = fields
-    return {"kind": "commit", "commit": commit, "author": f"{author} <{email}>", "time": when,
-            "subject": subject}  # fmt: skip
+    return CommitAttribution(commit, f"{author} <{email}>", when, subject)

@@ -23,19 +23,8 @@ def ingest_history(
         logger.warning("cannot read the stack's history", extra={"stack": stack.name,
                                                                   "error": str(exc)})  # fmt: skip
         return 0
-    entries = [
-        {
-            "key": update.key, "version": update.version, "kind": update.kind,
-            "result": update.result, "actor": update.actor,
-            "start_time": update.start_time.isoformat(),
-            "end_time": update.end_time.isoformat() if update.end_time else None,
-            "message": update.message, "resource_changes": update.resource_changes,
-            "environment": update.environment,
-        }
-        for update in updates
-    ]  # fmt: skip
     with runtime.store.write() as session:
-        recorded = record_updates(session, runtime.store.audit, stack.name, entries)
+        recorded = record_updates(session, runtime.store.audit, stack.name, updates)
     if recorded:
         logger.info("stack updates recorded", extra={"stack": stack.name, "updates": recorded})
     return recorded

@@ -15,6 +15,7 @@ from driftwarden.drift.noise import without_noise
 from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import (
+    Attribution,
     Check,
     CheckStatus,
     FindingTransition,
@@ -57,7 +58,7 @@ class CheckResult:
     changes: list[ResourceChange] = field(default_factory=list)
     transitions: list[FindingTransition] = field(default_factory=list)
     ratings: dict[str, dict[str, Assessment]] = field(default_factory=dict)  # urn -> path ->
-    attributions: dict[str, dict[str, Any]] = field(default_factory=dict)  # urn ->
+    attributions: dict[str, Attribution] = field(default_factory=dict)  # urn ->
 
     def severity_of(self, change: ResourceChange) -> Severity | None:
         top = highest(self.ratings.get(change.urn, {}).values())
@@ -87,7 +88,8 @@ class CheckResult:
         ratings = self.ratings.get(change.urn, {})
         severity = self.severity_of(change)
         data["severity"] = severity.value if severity else None
-        data["attribution"] = self.attributions.get(change.urn)
+        attribution = self.attributions.get(change.urn)
+        data["attribution"] = attribution.to_dict() if attribution else None
         for prop in data["properties"]:
             rating = ratings.get(prop["path"])
             prop["severity"] = rating.severity.value if rating else None

@@ -4,7 +4,7 @@ audited; and the approval marks of remediation."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,14 @@ from driftwarden.drift.lifecycle import (
     Rating,
     fold_check,
 )
-from driftwarden.model import AuditAction, FindingTransition, ResourceChange, TransitionKind
+from driftwarden.model import (
+    Attribution,
+    AuditAction,
+    FindingTransition,
+    ResourceChange,
+    TransitionKind,
+    attribution_from_dict,
+)
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Finding, utcnow
 
@@ -25,7 +32,16 @@ _RECORD_FIELDS = tuple(f.name for f in fields(FindingRecord))
 
 
 def finding_record(finding: Finding) -> FindingRecord:
-    return FindingRecord(**{name: getattr(finding, name) for name in _RECORD_FIELDS})
+    """The stored finding as the lifecycle sees it (its attribution read from JSON)."""
+    values = {name: getattr(finding, name) for name in _RECORD_FIELDS}
+    return FindingRecord(**{**values, "attribution": attribution_from_dict(finding.attribution)})
+
+
+def _row_values(record: FindingRecord) -> dict[str, Any]:
+    """The finding as the findings table keeps it (its attribution as JSON)."""
+    values = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    attribution = record.attribution
+    return {**values, "attribution": attribution.to_dict() if attribution else None}
 
 
 def apply_check(
@@ -39,7 +55,7 @@ def apply_check(
     changes: Sequence[ResourceChange],
     seen_at: datetime,
     assess: Callable[[Observation], Rating | None] | None = None,
-    attributions: Mapping[str, dict[str, Any]] | None = None,
+    attributions: Mapping[str, Attribution] | None = None,
 ) -> list[FindingTransition]:
     """Fold one successful check's changes into the stack's open findings (the fold keeps
     to the findings of `check`), write the result and audit each transition."""
@@ -55,12 +71,12 @@ def apply_check(
     )  # fmt: skip
     result = fold_check((finding_record(row) for row in rows.values()), seen)
     for record in result.opened:
-        session.add(Finding(**asdict(record)))
+        session.add(Finding(**_row_values(record)))
     for record in result.updated:
         row = rows[record.id]
-        for name in _RECORD_FIELDS:
-            if getattr(row, name) != getattr(record, name):
-                setattr(row, name, getattr(record, name))
+        for name, value in _row_values(record).items():
+            if getattr(row, name) != value:
+                setattr(row, name, value)
         session.add(row)
     for transition in result.transitions:
         audit.append(

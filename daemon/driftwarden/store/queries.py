@@ -17,7 +17,7 @@ from sqlalchemy import ARRAY, Select, String, Table, bindparam, delete, func, se
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlmodel import Session, col
 
-from driftwarden.model import AuditAction, OperationStatus
+from driftwarden.model import Attribution, AuditAction, OperationStatus, attribution_from_dict
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import (
     AuditEvent,
@@ -163,7 +163,9 @@ def open_findings(session: Session, stack: str) -> Sequence[Finding]:
     )
 
 
-def open_attributions(session: Session, stack: str, check: str) -> dict[tuple[str, str], Any]:
+def open_attributions(
+    session: Session, stack: str, check: str
+) -> dict[tuple[str, str], Attribution | None]:
     """The attribution (or None) of every open finding of one stack's check, by (urn, path)."""
     rows = session.execute(
         select(col(Finding.urn), col(Finding.path), col(Finding.attribution)).where(
@@ -171,7 +173,7 @@ def open_attributions(session: Session, stack: str, check: str) -> dict[tuple[st
             col(Finding.resolved_at).is_(None),
         )
     ).all()  # fmt: skip
-    return {(urn, path): attribution for urn, path, attribution in rows}
+    return {(urn, path): attribution_from_dict(stored) for urn, path, stored in rows}
 
 
 @dataclass

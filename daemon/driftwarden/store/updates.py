@@ -3,43 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlmodel import Session, col, select
 
-from driftwarden.model import STACK_UPDATE_ACTION_PREFIX
+from driftwarden.model import STACK_UPDATE_ACTION_PREFIX, StackUpdate
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import AuditEvent, IngestedUpdate, utcnow
 
 
 def record_updates(
-    session: Session, audit: AuditChain, stack: str, updates: Sequence[dict[str, Any]]
+    session: Session, audit: AuditChain, stack: str, updates: Sequence[StackUpdate]
 ) -> int:
-    """Append `stack.update` events for updates not seen before; returns how many.
+    """Append `stack.<kind>` events for updates not seen before; returns how many.
 
-    Each update is a dict with `key`, `actor`, `kind`, `result` and its details; they are
-    recorded oldest first so the chain reads in the order things happened.
+    They are recorded oldest first so the chain reads in the order things happened.
     """
     known = set(
         session.exec(select(IngestedUpdate.update_key).where(IngestedUpdate.stack == stack)).all()
     )
-    new = [u for u in updates if u["key"] not in known]
-    for update in sorted(new, key=lambda u: str(u["start_time"])):
+    new = [u for u in updates if u.key not in known]
+    for update in sorted(new, key=lambda u: u.start_time):
         event = audit.append(
-            session, actor=update["actor"], action=f"{STACK_UPDATE_ACTION_PREFIX}{update['kind']}",
-            stack=stack, outcome=update["result"], details=update,
+            session, actor=update.actor, action=update.action, stack=stack,
+            outcome=update.result, details=update.details(),
         )  # fmt: skip
-        session.add(IngestedUpdate(stack=stack, update_key=update["key"], seq=event.seq,
+        session.add(IngestedUpdate(stack=stack, update_key=update.key, seq=event.seq,
                                    recorded_at=utcnow()))  # fmt: skip
     return len(new)
 
 
-def stack_update_events(session: Session, stack: str) -> Sequence[AuditEvent]:
+def recorded_updates(session: Session, stack: str) -> list[StackUpdate]:
     """The stack's recorded updates (`stack.update`, `stack.refresh`, …), oldest first."""
-    return session.exec(
+    events = session.exec(
         select(AuditEvent)
         .where(
-            AuditEvent.stack == stack, col(AuditEvent.action).like(f"{STACK_UPDATE_ACTION_PREFIX}%")
+            AuditEvent.stack == stack,
+            col(AuditEvent.action).like(f"{STACK_UPDATE_ACTION_PREFIX}%"),
         )
         .order_by(col(AuditEvent.seq))
     ).all()
+    updates = (StackUpdate.from_details(event.details) for event in events)
+    return [update for update in updates if update is not None]
