@@ -9,14 +9,16 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from driftwarden.text import shorten
+
 VALUE_WIDTH = 48
 
 
 def short_value(value: Any, secret: bool = False) -> str:
+    """A value as JSON for a table cell, shortened to VALUE_WIDTH."""
     if secret:
         return "[secret]"
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
+    return shorten(json.dumps(value, ensure_ascii=False), VALUE_WIDTH)
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
-from driftwarden.cli._format import property_label
+from driftwarden.cli._format import property_label, short_value
 from driftwarden.config import StackConfig
 from driftwarden.errors import UsageError
 from driftwarden.model import ChangeKind, Check, CheckStatus, Severity, describe_attribution
@@ -35,7 +34,6 @@ STATUS_STYLE = {
     CheckStatus.CHANGES_PENDING: "bold cyan",
     CheckStatus.FAILED: "bold red",
 }
-VALUE_WIDTH = 48
 
 
 @handle_errors
@@ -134,7 +132,7 @@ def render(results: Sequence[CheckResult]) -> None:
                 detail = (
                     "[secret] → [secret]"
                     if prop.secret
-                    else f"{_value(prop.expected)} → {_value(prop.actual)}"
+                    else f"{short_value(prop.expected)} → {short_value(prop.actual)}"
                 )
                 where = escape(property_label(prop.path, prop.kind, prop.source))
                 table.add_row(*head, _severity(ratings.get(prop.path)), resource, where,
@@ -174,8 +172,3 @@ def _whole_resource(check: Check, change: ChangeKind) -> str:
     if change == ChangeKind.CREATE:
         return "in the program, not in state"
     return change
-
-
-def _value(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, unquote
 import apprise
 
 from driftwarden.notify.render import Message
+from driftwarden.text import shorten
 
 EMAIL_SCHEMES = frozenset({"mailto", "mailtos"})
 MASK = "***"
@@ -342,7 +343,4 @@ def deliver(
     ]
     if not errors:
         return Delivery(True, None)
-    line = "; ".join(errors)
-    if len(line) > ERROR_CHARS:
-        line = line[: ERROR_CHARS - 1] + "…"
-    return Delivery(False, line)
+    return Delivery(False, shorten("; ".join(errors), ERROR_CHARS))

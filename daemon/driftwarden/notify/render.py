@@ -25,6 +25,7 @@ from driftwarden.model import (
     urn_name,
 )
 from driftwarden.rules import severity_rank
+from driftwarden.text import ELLIPSIS, shorten
 
 EVENT_OF_TRANSITION: dict[TransitionKind, NotificationEvent] = {
     "opened": NotificationEvent.DRIFT_NEW,
@@ -37,7 +38,6 @@ VALUE_CHARS = 80  # a value longer than this is shortened with "…"
 ERROR_CHARS = 1000  # the part of a failed check's error a message quotes
 ARROW = "→"
 ARROW_CAUSE = "—"
-ELLIPSIS = "…"
 _KIND_ORDER = {"opened": 0, "changed": 1, "resolved": 2}
 # Only what would change the rendering: chat flavours (Slack) show other escapes verbatim.
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>])")
@@ -105,9 +105,7 @@ def format_value(value: Any, *, limit: int = VALUE_CHARS) -> str:
         encoded = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     except (TypeError, ValueError):
         encoded = repr(value)
-    if len(encoded) > limit:
-        encoded = encoded[: limit - 1] + ELLIPSIS
-    return encoded
+    return shorten(encoded, limit)
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:
@@ -361,15 +359,10 @@ def render_digest(stacks: Sequence[DigestStack], *, max_chars: int = 3500) -> Me
 # ---------------------------------------------------------------------------- checks, test
 
 
-def _shorten(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
-
-
 def render_check_failing(stack: str, check: str, error: str, consecutive: int) -> Message:
     """A check of `stack` has failed `consecutive` times in a row."""
     times = _plural(consecutive, "time")
-    error = _shorten(error, ERROR_CHARS) or "(no error message)"
+    error = shorten(error.strip(), ERROR_CHARS) or "(no error message)"
     history = f"driftwarden history --stack {stack}"
     fenced = error.replace("```", "'''")  # the error must not close its code block
     markdown = (
