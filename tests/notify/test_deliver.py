@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from driftwarden.drift import extract_changes
-from driftwarden.notify import Delivery, Message, deliver, redact_url, render_findings
+from driftwarden.notify import Delivery, Message, deliver, render_findings
+from driftwarden.redact import redact_url
 from tests.conftest import load_events
 from tests.notify.conftest import HttpEndpoint, SmtpServer
 from tests.notify.test_render import FIXTURE_TOKENS, transitions_of
@@ -190,23 +191,3 @@ def test_a_config_file_with_a_broken_entry_sends_nothing(
 
 def test_no_url_is_a_failed_delivery(message: Message) -> None:
     assert deliver([], message) == Delivery(False, "no notification URL configured")
-
-
-@pytest.mark.parametrize(
-    ("url", "redacted"),
-    [
-        ("slack://T000/B000/XXXX", "slack://***"),
-        ("json://127.0.0.1:8080/hook?token=abc", "json://127.0.0.1:8080/***"),
-        ("mailto://user:pass@host", "mailto://***@host"),
-        ("mailtos://user:pass@smtp.example.com:587?to=a@example.com", "mailtos://***@smtp.example.com:587/***"),
-        ("https://hooks.example.com/services/T0/B0/XYZ", "https://hooks.example.com/***"),
-        ("workflows://flow.example.com:443/workflow-id/signature", "workflows://flow.example.com:443/***"),
-        ("tgram://123456789:AAbbCC/987", "tgram://***"),  # a bot token, not host:port
-        ("pover://userkey@apptoken", "pover://***"),
-        ("json://localhost:8000", "json://localhost:8000"),
-        ("json://[::1]:8080/x", "json://[::1]:8080/***"),
-        ("not a url", "***"),
-    ],
-)  # fmt: skip
-def test_redact_url(url: str, redacted: str) -> None:
-    assert redact_url(url) == redacted

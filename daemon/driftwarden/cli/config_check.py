@@ -12,8 +12,8 @@ from driftwarden.cli._context import app_state, handle_errors, print_json, stder
 from driftwarden.config import Config, TargetConfig
 from driftwarden.drift.noise import Ignore, builtin_noise
 from driftwarden.engine import Engine
-from driftwarden.engine.errors import redact_url
 from driftwarden.errors import ConfigError
+from driftwarden.redact import redact_url
 from driftwarden.schedule import format_duration
 from driftwarden.service.preflight import Problem, preflight
 from driftwarden.service.runtime import install_plugins, store_url

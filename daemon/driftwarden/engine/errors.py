@@ -9,6 +9,7 @@ from typing import Any
 
 from driftwarden.errors import DriftwardenError
 from driftwarden.model import urn_name
+from driftwarden.redact import redact_url
 
 
 class EngineErrorKind(StrEnum):
@@ -211,9 +212,3 @@ def first_error(output: str) -> str:
         rest = [line for line in lines if line]
         return rest[-1] if rest else "no output"
     return next((text for kind, text in found if kind and kind != _ROOT_STACK), found[0][1])
-
-
-def redact_url(url: str) -> str:
-    """Drop credentials and query strings (tokens) from a URL before it is shown."""
-    url = re.sub(r"//[^/@]*@", "//***@", url)
-    return url.split("?", 1)[0]

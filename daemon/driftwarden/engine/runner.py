@@ -27,15 +27,11 @@ from pulumi.automation import (
 )
 
 from driftwarden.drift import stack_was_deployed
-from driftwarden.engine.errors import (
-    EngineError,
-    EngineErrorKind,
-    classify_failure,
-    redact_url,
-)
+from driftwarden.engine.errors import EngineError, EngineErrorKind, classify_failure
 from driftwarden.engine.events import to_engine_json
 from driftwarden.engine.locate import locate_engine
 from driftwarden.model import Check, StackUpdate, urn_name
+from driftwarden.redact import redact_url
 
 log = logging.getLogger(__name__)
 

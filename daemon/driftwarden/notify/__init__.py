@@ -1,6 +1,6 @@
 """Notifications: what a message says (`render`, pure) and its delivery (`deliver`, apprise)."""
 
-from driftwarden.notify.deliver import Delivery, deliver, redact_url, unusable
+from driftwarden.notify.deliver import Delivery, deliver, unusable
 from driftwarden.notify.render import (
     EVENT_OF_TRANSITION,
     DigestStack,
@@ -19,7 +19,6 @@ __all__ = [
     "DigestStack",
     "Message",
     "deliver",
-    "redact_url",
     "render_check_failing",
     "render_check_recovered",
     "render_digest",

@@ -23,19 +23,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote
 
 import apprise
 
 from driftwarden.notify.render import Message
+from driftwarden.redact import EMAIL_SCHEMES, MASK, redact_url, secret_parts, split_url
 from driftwarden.text import shorten
 
-EMAIL_SCHEMES = frozenset({"mailto", "mailtos"})
-MASK = "***"
 ERROR_CHARS = 500  # one target's error line is cut to this length
 _LOGGER_NAME = "apprise"
 _URL_RE = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]*")
-_HOST_RE = re.compile(r"^(?P<host>[A-Za-z0-9\-._~%]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -47,78 +44,11 @@ class Delivery:
 # ---------------------------------------------------------------------------- redaction
 
 
-def _split(url: str) -> tuple[str, str, str, str]:
-    """(scheme, userinfo, host[:port], rest) without validating anything (tokens aren't
-    hostnames: `tgram://123:ABC/…` must not fail on a non-numeric "port")."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "", "", "", url
-    cut = len(rest)
-    for char in "/?#":
-        index = rest.find(char)
-        if index != -1:
-            cut = min(cut, index)
-    netloc, tail = rest[:cut], rest[cut:]
-    userinfo, at, hostport = netloc.rpartition("@")
-    if not at:
-        userinfo, hostport = "", netloc
-    return scheme, userinfo, hostport, tail
-
-
-def _host_is_public(scheme: str, hostport: str) -> bool:
-    """Whether the host part names a machine (kept) rather than carrying a token."""
-    match = _HOST_RE.match(hostport)
-    if match is None:
-        return False
-    if scheme.lower() in EMAIL_SCHEMES:
-        return True  # mailto://user:pass@HOST: always the mail server
-    host = match["host"]
-    return bool(match["port"]) or "." in host or host.startswith("[") or host == "localhost"
-
-
-def redact_url(url: str) -> str:
-    """The URL with its scheme and host only: credentials, path and query become `***`.
-
-    `slack://T000/B000/XXXX` -> `slack://***` (its "host" is a token);
-    `json://127.0.0.1:8080/hook?token=abc` -> `json://127.0.0.1:8080/***`;
-    `mailto://user:pass@host` -> `mailto://***@host`.
-    """
-    url = url.strip()
-    scheme, userinfo, hostport, tail = _split(url)
-    if not scheme:
-        return MASK
-    if not _host_is_public(scheme, hostport):
-        return f"{scheme}://{MASK}" if (hostport or userinfo or tail) else f"{scheme}://"
-    redacted = f"{scheme}://{MASK + '@' if userinfo else ''}{hostport}"
-    if tail.strip("/?#"):
-        redacted += f"/{MASK}"
-    return redacted
-
-
-def _secret_parts(url: str) -> list[str]:
-    """The fragments of `url` that may be credentials, longest first."""
-    scheme, userinfo, hostport, tail = _split(url.strip())
-    parts: set[str] = set()
-    if userinfo:
-        parts.update(userinfo.split(":", 1))
-        parts.add(userinfo)
-    if not _host_is_public(scheme, hostport):
-        parts.update(hostport.split(":"))
-        parts.add(hostport)
-    path, _, query = tail.partition("?")
-    query = query.partition("#")[0]
-    parts.update(segment for segment in path.split("/") if segment)
-    parts.update(value for _, value in parse_qsl(query, keep_blank_values=True) if value)
-    parts.update([unquote(part) for part in parts])
-    # Very short fragments ("1", "on") would mangle the message and hide nothing.
-    return sorted((part for part in parts if len(part) >= 3), key=len, reverse=True)
-
-
 def _scrub(text: str, urls: Sequence[str] = ()) -> str:
     """`text` with every URL redacted and every secret fragment of `urls` masked."""
     text = _URL_RE.sub(lambda match: redact_url(match.group(0)), text)
     for url in urls:
-        for part in _secret_parts(url):
+        for part in secret_parts(url):
             text = text.replace(part, MASK)
     return " ".join(text.split())
 
@@ -136,7 +66,7 @@ _SCRUBBED_LOGGERS = (_LOGGER_NAME, "urllib3.connectionpool")
 def _remember_secrets(urls: Sequence[str]) -> None:
     with _secrets_lock:
         for url in urls:
-            for part in _secret_parts(url):
+            for part in secret_parts(url):
                 _known_secrets.pop(part, None)
                 _known_secrets[part] = None
         while len(_known_secrets) > _KNOWN_SECRETS_MAX:
@@ -208,7 +138,7 @@ def _captured() -> Iterator[_ThreadCapture]:
 
 
 def _is_email(url: str) -> bool:
-    return _split(url.strip())[0].lower() in EMAIL_SCHEMES
+    return split_url(url.strip())[0].lower() in EMAIL_SCHEMES
 
 
 _LOAD_NOISE = ("Could not load", "Unparseable", "Unsupported")
