@@ -32,7 +32,7 @@ from tests.k8s import outofband  # noqa: E402
 from driftwarden.config import load_config  # noqa: E402
 from driftwarden.engine import Engine  # noqa: E402
 from driftwarden.service.runtime import engine_target, install_plugins  # noqa: E402
-from driftwarden.statedir import StateDir  # noqa: E402
+from driftwarden.service.statedir import StateDir  # noqa: E402
 
 DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"
 GOAL = 1.10  # one check within 10% of the engine's own refresh (issue 12)

@@ -21,7 +21,7 @@ from pathlib import Path
 from driftwarden.config import load_config
 from driftwarden.engine import Engine
 from driftwarden.service.runtime import engine_target
-from driftwarden.statedir import StateDir
+from driftwarden.service.statedir import StateDir
 
 REPO = Path(__file__).resolve().parent.parent
 DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"

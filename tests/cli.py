@@ -19,7 +19,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from driftwarden.cli import app
-from driftwarden.statedir import ENV_STATE_DIR
+from driftwarden.service.statedir import ENV_STATE_DIR
 from tests.conftest import REPO
 
 DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"

@@ -11,7 +11,7 @@ from driftwarden.config import load_config
 from driftwarden.engine import Action
 from driftwarden.engine.isolated import IsolatedEngine
 from driftwarden.service.runtime import engine_target
-from driftwarden.statedir import StateDir
+from driftwarden.service.statedir import StateDir
 
 
 def main(config_path: str, stack_name: str, action: str) -> None:

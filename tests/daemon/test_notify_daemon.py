@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from driftwarden.sdnotify import Notifier
 from driftwarden.service.daemon import Daemon as InProcessDaemon
+from driftwarden.service.daemon.sdnotify import Notifier
 from tests.conftest import REPO
 from tests.daemon.test_daemon import Daemon
 from tests.integration.conftest import Fleet

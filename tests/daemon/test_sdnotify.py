@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from driftwarden.sdnotify import Notifier
+from driftwarden.service.daemon.sdnotify import Notifier
 
 ENV_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 

@@ -20,9 +20,9 @@ import pytest
 
 from driftwarden.config import load_config
 from driftwarden.engine import Action, Engine
-from driftwarden.processes import processes_marked
 from driftwarden.service.runtime import engine_target
-from driftwarden.statedir import StateDir
+from driftwarden.service.statedir import StateDir
+from driftwarden.system.processes import processes_marked
 from tests.conftest import REPO
 from tests.daemon.test_daemon import Daemon, by_stack, operations, processes_in, wait_for
 from tests.integration.conftest import DemoStack, Fleet

@@ -16,7 +16,7 @@ import pytest
 from driftwarden.config import load_config
 from driftwarden.engine import Engine
 from driftwarden.service.runtime import engine_target
-from driftwarden.statedir import StateDir
+from driftwarden.service.statedir import StateDir
 from tests.cli import CliResult, driftwarden
 from tests.conftest import REPO
 from tests.integration.deployed import (

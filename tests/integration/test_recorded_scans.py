@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from driftwarden.statedir import ENV_STATE_DIR
+from driftwarden.service.statedir import ENV_STATE_DIR
 from tests.cli import DRIFTWARDEN
 from tests.integration.conftest import DemoStack, Fleet
 

@@ -22,7 +22,7 @@ import pytest
 
 from driftwarden.config import load_config
 from driftwarden.service.runtime import install_plugins
-from driftwarden.statedir import StateDir
+from driftwarden.service.statedir import StateDir
 from tests.conftest import REPO
 from tests.integration.conftest import DemoStack, Fleet
 from tests.k8s.outofband import Kubectl

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from driftwarden.domain.redact import redact_url
 from driftwarden.drift import extract_changes
 from driftwarden.notify import Delivery, Message, deliver, render_findings
-from driftwarden.redact import redact_url
 from tests.conftest import load_events
 from tests.notify.conftest import HttpEndpoint, SmtpServer
 from tests.notify.test_render import FIXTURE_TOKENS, transitions_of

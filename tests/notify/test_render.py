@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from driftwarden.drift import extract_changes
-from driftwarden.model import (
+from driftwarden.domain.model import (
     REDACTED,
     FindingTransition,
     OutOfBandAttribution,
@@ -17,6 +16,7 @@ from driftwarden.model import (
     TransitionKind,
     UpdateAttribution,
 )
+from driftwarden.drift import extract_changes
 from driftwarden.notify import (
     EVENT_OF_TRANSITION,
     DigestStack,

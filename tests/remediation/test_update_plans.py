@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from driftwarden.config import load_config
-from driftwarden.model import Trigger
+from driftwarden.domain.model import Trigger
 from driftwarden.service.remediate import Remediation, remediate
 from driftwarden.service.runtime import Runtime
-from driftwarden.statedir import ENV_STATE_DIR
+from driftwarden.service.statedir import ENV_STATE_DIR
 from tests.cli import DRIFTWARDEN
 from tests.integration.conftest import DemoStack, Fleet
 from tests.remediation.test_remediation import history

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import delete, insert, select, update
 
-from driftwarden.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError
 from driftwarden.store.audit import (
     GENESIS_HASH,
     AuditChain,

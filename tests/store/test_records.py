@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, func, select
 
-from driftwarden.drift import extract_changes
-from driftwarden.model import (
+from driftwarden.domain.model import (
     AuditAction,
     ChangeKind,
     OperationOutcome,
@@ -18,6 +17,7 @@ from driftwarden.model import (
     ResourceChange,
     Trigger,
 )
+from driftwarden.drift import extract_changes
 from driftwarden.store.db import Store
 from driftwarden.store.findings import apply_check
 from driftwarden.store.models import AuditEvent, Finding, Operation, PropertyChangeRow

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from driftwarden.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError
 from driftwarden.store.audit import CHAIN_LOCK
 from driftwarden.store.db import Store, default_store_url, open_store, redact_db_url, upgrade
 from driftwarden.store.migrations import alembic_config

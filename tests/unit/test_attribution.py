@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from driftwarden.model import (
+from driftwarden.domain.model import (
     Attribution,
     CommitAttribution,
     OutOfBandAttribution,

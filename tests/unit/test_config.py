@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 from driftwarden.cli import app
 from driftwarden.cli.config_check import describe
 from driftwarden.config import NOTIFY_EVENTS, load_config
-from driftwarden.errors import ConfigError
-from driftwarden.model import Check
-from driftwarden.schedule import Schedule
+from driftwarden.domain.errors import ConfigError
+from driftwarden.domain.model import Check
+from driftwarden.domain.schedule import Schedule
 from tests.conftest import REPO
 
 DEMO = REPO / "stacks" / "local-demo"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, time
 import pytest
 import schedule
 
-from driftwarden.model import StackState
-from driftwarden.schedule import Schedule
+from driftwarden.domain.model import StackState
+from driftwarden.domain.schedule import Schedule
 from driftwarden.service.daemon.scheduling import schedule_job
 from driftwarden.service.daemon.status import status_line
 

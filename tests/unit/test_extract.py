@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from driftwarden.domain.model import REDACTED, ResourceChange
 from driftwarden.drift import extract_changes, stack_was_deployed
-from driftwarden.model import REDACTED, ResourceChange
 from tests.conftest import load_events
 
 FIXTURE_TOKENS = ("fixture-token-ORIGINAL", "fixture-token-CHANGED-OUT-OF-BAND")

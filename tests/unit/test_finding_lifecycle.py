@@ -9,6 +9,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from driftwarden.domain.model import (
+    REDACTED,
+    OutOfBandAttribution,
+    PropertyChange,
+    ResourceChange,
+    Severity,
+    urn_name,
+)
 from driftwarden.drift import extract_changes
 from driftwarden.drift.lifecycle import (
     CheckSeen,
@@ -17,15 +25,7 @@ from driftwarden.drift.lifecycle import (
     Observation,
     fold_check,
 )
-from driftwarden.model import (
-    REDACTED,
-    OutOfBandAttribution,
-    PropertyChange,
-    ResourceChange,
-    Severity,
-    urn_name,
-)
-from driftwarden.rules import Assessment
+from driftwarden.drift.rules import Assessment
 from tests.conftest import load_events
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,11 +9,11 @@ from dataclasses import replace
 
 import pytest
 
+from driftwarden.domain.model import REDACTED, PropertyChange, ResourceChange
 from driftwarden.drift import extract_changes
 from driftwarden.drift.noise import Ignore, builtin_noise, without_noise
+from driftwarden.drift.rules import BUILTIN_RULES, assess_change
 from driftwarden.engine.errors import classify_failure, first_error
-from driftwarden.model import REDACTED, PropertyChange, ResourceChange
-from driftwarden.rules import BUILTIN_RULES, assess_change
 from tests.conftest import EVENTS, load_events
 
 ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"

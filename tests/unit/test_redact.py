@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftwarden.redact import redact_url
+from driftwarden.domain.redact import redact_url
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from driftwarden.config import RuleConfig
+from driftwarden.domain.model import ResourceChange, Severity
 from driftwarden.drift import extract_changes
-from driftwarden.model import ResourceChange, Severity
-from driftwarden.rules import BUILTIN_RULES, Assessment, assess_change, highest
+from driftwarden.drift.rules import BUILTIN_RULES, Assessment, assess_change, highest
 from tests.conftest import load_events
 
 SG = "aws:ec2/securityGroup:SecurityGroup"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from driftwarden.model import Trigger
+from driftwarden.domain.model import Trigger
 from driftwarden.service.daemon.scan_queue import Backoff, ScanQueue, SkipStreaks
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from driftwarden.model import StackState, stack_state
+from driftwarden.domain.model import StackState, stack_state
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from driftwarden.text import shorten
+from driftwarden.domain.text import shorten
 
 
 def test_shorten() -> None:

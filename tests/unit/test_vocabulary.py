@@ -6,7 +6,7 @@ import json
 import typing
 
 from driftwarden.config import NOTIFY_EVENTS, SeverityName
-from driftwarden.model import (
+from driftwarden.domain.model import (
     AuditAction,
     CheckStatus,
     DiffKind,

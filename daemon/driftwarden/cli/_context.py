@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from driftwarden.config import Config, find_config, load_config
-from driftwarden.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError
 
 P = ParamSpec("P")
 R = TypeVar("R")

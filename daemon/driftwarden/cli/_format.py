@@ -9,7 +9,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from driftwarden.text import shorten
+from driftwarden.domain.text import shorten
 
 VALUE_WIDTH = 48
 

@@ -12,8 +12,8 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
-from driftwarden.errors import UsageError
-from driftwarden.schedule import parse_duration
+from driftwarden.domain.errors import UsageError
+from driftwarden.domain.schedule import parse_duration
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.views import iso
 from driftwarden.store.queries import audit_log

@@ -10,14 +10,14 @@ from rich.table import Table
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
 from driftwarden.config import Config, TargetConfig
+from driftwarden.domain.errors import ConfigError
+from driftwarden.domain.redact import redact_url
+from driftwarden.domain.schedule import format_duration
 from driftwarden.drift.noise import Ignore, builtin_noise
 from driftwarden.engine import Engine
-from driftwarden.errors import ConfigError
-from driftwarden.redact import redact_url
-from driftwarden.schedule import format_duration
 from driftwarden.service.preflight import Problem, preflight
 from driftwarden.service.runtime import install_plugins, store_url
-from driftwarden.statedir import StateDir
+from driftwarden.service.statedir import StateDir
 from driftwarden.store.db import redact_db_url
 
 config_app = typer.Typer(help="Validate and inspect the configuration.", no_args_is_help=True)

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.errors import UsageError
-from driftwarden.schedule import parse_duration
+from driftwarden.domain.errors import UsageError
+from driftwarden.domain.schedule import parse_duration
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.db import redact_db_url, upgrade
 from driftwarden.store.queries import prune, record_prune

@@ -8,8 +8,8 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import property_label, short_value, table
-from driftwarden.model import attribution_from_dict, describe_attribution, urn_name
-from driftwarden.rules import severity_rank
+from driftwarden.domain.model import attribution_from_dict, describe_attribution, urn_name
+from driftwarden.drift.rules import severity_rank
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.views import iso
 from driftwarden.store.models import Finding

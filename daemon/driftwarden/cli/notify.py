@@ -10,7 +10,7 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
-from driftwarden.errors import DriftwardenError, UsageError
+from driftwarden.domain.errors import DriftwardenError, UsageError
 from driftwarden.notify import Delivery, deliver, render_test
 from driftwarden.service.digest import queue_digest
 from driftwarden.service.notifications import deliver_due, target_config_files, target_urls

@@ -10,7 +10,7 @@ import typer
 from driftwarden.cli._context import app_state, handle_errors
 from driftwarden.engine import Engine
 from driftwarden.service.runtime import engine_target
-from driftwarden.statedir import StateDir
+from driftwarden.service.statedir import StateDir
 
 
 @handle_errors

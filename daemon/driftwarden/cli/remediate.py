@@ -11,8 +11,8 @@ from rich.markup import escape
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import short_value, table
-from driftwarden.errors import UsageError
-from driftwarden.model import Trigger, urn_name
+from driftwarden.domain.errors import UsageError
+from driftwarden.domain.model import Trigger, urn_name
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.remediate import GUARANTEE_OF, PLAN_OF, Remediation, judge, remediate
 from driftwarden.service.runtime import Runtime

@@ -13,9 +13,9 @@ from rich.table import Table
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
 from driftwarden.cli._format import property_label, short_value
 from driftwarden.config import StackConfig
-from driftwarden.errors import UsageError
-from driftwarden.model import ChangeKind, Check, CheckStatus, Severity, describe_attribution
-from driftwarden.rules import Assessment
+from driftwarden.domain.errors import UsageError
+from driftwarden.domain.model import ChangeKind, Check, CheckStatus, Severity, describe_attribution
+from driftwarden.drift.rules import Assessment
 from driftwarden.service.flow import scan_stacks
 from driftwarden.service.notifications import deliver_due
 from driftwarden.service.runtime import Runtime

@@ -8,7 +8,7 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli.scan import CheckChoice
-from driftwarden.model import Check
+from driftwarden.domain.model import Check
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.requests import request_scan
 

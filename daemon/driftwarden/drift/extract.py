@@ -14,6 +14,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from driftwarden.domain.model import (
+    REDACTED,
+    ChangeKind,
+    DiffKind,
+    PropertyChange,
+    ResourceChange,
+    urn_name,
+)
 from driftwarden.drift.propertypath import (
     Segment,
     covers,
@@ -22,14 +30,6 @@ from driftwarden.drift.propertypath import (
     overlaps,
     parse_path,
     resolve,
-)
-from driftwarden.model import (
-    REDACTED,
-    ChangeKind,
-    DiffKind,
-    PropertyChange,
-    ResourceChange,
-    urn_name,
 )
 
 # Pulumi's secret signature: secrets arrive blinded as {SIG: SECRET, "ciphertext": …}.

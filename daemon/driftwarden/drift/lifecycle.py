@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from driftwarden.model import Attribution, FindingTransition, ResourceChange, TransitionKind
+from driftwarden.domain.model import Attribution, FindingTransition, ResourceChange, TransitionKind
 
 
 @dataclass(frozen=True)

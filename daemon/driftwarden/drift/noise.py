@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from re import Pattern
 
+from driftwarden.domain.model import ChangeKind, ResourceChange
 from driftwarden.drift.propertypath import glob, subtree_glob
-from driftwarden.model import ChangeKind, ResourceChange
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from driftwarden.domain.model import StackUpdate
 from driftwarden.engine.isolated import IsolatedEngine
 from driftwarden.engine.runner import Action, CheckRun, Engine, EngineTarget, Progress
-from driftwarden.model import StackUpdate
 
 
 class StackEngine(Protocol):

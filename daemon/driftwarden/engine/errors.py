@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from driftwarden.errors import DriftwardenError
-from driftwarden.model import urn_name
-from driftwarden.redact import redact_url
+from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.model import urn_name
+from driftwarden.domain.redact import redact_url
 
 
 class EngineErrorKind(StrEnum):

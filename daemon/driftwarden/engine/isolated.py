@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
+from driftwarden.domain.model import StackUpdate
 from driftwarden.engine.errors import EngineError, EngineErrorKind
 from driftwarden.engine.runner import (
     Action,
@@ -35,8 +36,7 @@ from driftwarden.engine.runner import (
     Progress,
     project_name,
 )
-from driftwarden.model import StackUpdate
-from driftwarden.processes import kill_marked, pid_alive
+from driftwarden.system.processes import kill_marked, pid_alive
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
 INTERRUPT_GRACE_SECONDS = 10.0

@@ -26,12 +26,12 @@ from pulumi.automation import (
     StackNotFoundError,
 )
 
+from driftwarden.domain.model import Check, StackUpdate, urn_name
+from driftwarden.domain.redact import redact_url
 from driftwarden.drift import stack_was_deployed
 from driftwarden.engine.errors import EngineError, EngineErrorKind, classify_failure
 from driftwarden.engine.events import to_engine_json
 from driftwarden.engine.locate import locate_engine
-from driftwarden.model import Check, StackUpdate, urn_name
-from driftwarden.redact import redact_url
 
 log = logging.getLogger(__name__)
 

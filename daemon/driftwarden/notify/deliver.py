@@ -26,9 +26,9 @@ from pathlib import Path
 
 import apprise
 
+from driftwarden.domain.redact import EMAIL_SCHEMES, MASK, redact_url, secret_parts, split_url
+from driftwarden.domain.text import shorten
 from driftwarden.notify.render import Message
-from driftwarden.redact import EMAIL_SCHEMES, MASK, redact_url, secret_parts, split_url
-from driftwarden.text import shorten
 
 ERROR_CHARS = 500  # one target's error line is cut to this length
 _LOGGER_NAME = "apprise"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from driftwarden.model import (
+from driftwarden.domain.model import (
     REDACTED,
     ChangeKind,
     Check,
@@ -24,8 +24,8 @@ from driftwarden.model import (
     describe_attribution,
     urn_name,
 )
-from driftwarden.rules import severity_rank
-from driftwarden.text import ELLIPSIS, shorten
+from driftwarden.domain.text import ELLIPSIS, shorten
+from driftwarden.drift.rules import severity_rank
 
 EVENT_OF_TRANSITION: dict[TransitionKind, NotificationEvent] = {
     "opened": NotificationEvent.DRIFT_NEW,

@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from driftwarden.config import StackConfig
-from driftwarden.drift.lifecycle import observations
-from driftwarden.errors import DriftwardenError
-from driftwarden.model import (
+from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.model import (
     Attribution,
     Check,
     CommitAttribution,
@@ -29,6 +28,7 @@ from driftwarden.model import (
     UnknownAttribution,
     UpdateAttribution,
 )
+from driftwarden.drift.lifecycle import observations
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.operations import last_in_sync_before

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from driftwarden.config import StackConfig
-from driftwarden.model import Check, Trigger
+from driftwarden.domain.model import Check, Trigger
 from driftwarden.service.history import ingest_history
 from driftwarden.service.remediate import Remediation, maybe_remediate
 from driftwarden.service.runtime import Runtime

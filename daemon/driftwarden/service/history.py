@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from driftwarden.config import StackConfig
-from driftwarden.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.updates import record_updates

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from driftwarden.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError
 
 
 class StackBusyError(DriftwardenError):

@@ -17,9 +17,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from driftwarden.config import Config, StackConfig, TargetConfig
-from driftwarden.credentials import ENV_CREDENTIALS, credentials_directory
-from driftwarden.errors import DriftwardenError
-from driftwarden.model import FindingTransition, NotificationEvent, OperationStatus
+from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.model import FindingTransition, NotificationEvent, OperationStatus
 from driftwarden.notify import (
     EVENT_OF_TRANSITION,
     Delivery,
@@ -35,6 +34,7 @@ from driftwarden.store.db import Store
 from driftwarden.store.models import Notification
 from driftwarden.store.outbox import claim, due, enqueue, record_attempt
 from driftwarden.store.queries import recent_statuses
+from driftwarden.system.credentials import ENV_CREDENTIALS, credentials_directory
 
 
 def target_urls(target: TargetConfig, *, credential: bool = True) -> list[str]:

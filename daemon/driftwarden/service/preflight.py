@@ -14,13 +14,13 @@ from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from driftwarden.config import Config
-from driftwarden.credentials import credentials_directory
-from driftwarden.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError
 from driftwarden.notify import unusable
 from driftwarden.service.notifications import target_urls
 from driftwarden.service.runtime import store_url
-from driftwarden.statedir import StateDir
+from driftwarden.service.statedir import StateDir
 from driftwarden.store.db import probe_store
+from driftwarden.system.credentials import credentials_directory
 
 CONNECT_TIMEOUT_SECONDS = 3
 

@@ -18,10 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from driftwarden.config import RemediationPolicy, StackConfig
-from driftwarden.drift import extract_changes
-from driftwarden.engine import Action, CheckRun, EngineError, project_name
-from driftwarden.errors import DriftwardenError
-from driftwarden.model import (
+from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.model import (
     AuditAction,
     ChangeKind,
     Check,
@@ -33,6 +31,8 @@ from driftwarden.model import (
     ResourceChange,
     Trigger,
 )
+from driftwarden.drift import extract_changes
+from driftwarden.engine import Action, CheckRun, EngineError, project_name
 from driftwarden.notify import Message, render_remediation
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger

@@ -21,7 +21,7 @@ from driftwarden.engine import Engine, EngineTarget
 from driftwarden.engine.bound import DirectStackEngine, IsolatedStackEngine, StackEngine
 from driftwarden.engine.isolated import IsolatedEngine
 from driftwarden.engine.plugins import Plugin, install_plugin
-from driftwarden.statedir import StateDir
+from driftwarden.service.statedir import StateDir
 from driftwarden.store.audit import load_audit_key, record_config
 from driftwarden.store.db import (
     Store,

@@ -10,11 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from driftwarden.config import Config, StackConfig
-from driftwarden.drift import extract_changes
-from driftwarden.drift.noise import without_noise
-from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
-from driftwarden.errors import DriftwardenError
-from driftwarden.model import (
+from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.model import (
     Attribution,
     Check,
     CheckStatus,
@@ -25,7 +22,10 @@ from driftwarden.model import (
     Severity,
     Trigger,
 )
-from driftwarden.rules import Assessment, assess_change, at_least, highest, severity_rank
+from driftwarden.drift import extract_changes
+from driftwarden.drift.noise import without_noise
+from driftwarden.drift.rules import Assessment, assess_change, at_least, highest, severity_rank
+from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
 from driftwarden.service.attribution import attribute
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger

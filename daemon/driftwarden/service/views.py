@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from driftwarden.config import Config
-from driftwarden.model import Check, stack_state
+from driftwarden.domain.model import Check, stack_state
 from driftwarden.store.db import Store
 from driftwarden.store.models import Operation
 from driftwarden.store.queries import history, stack_summaries

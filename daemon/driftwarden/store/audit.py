@@ -24,10 +24,10 @@ import sqlalchemy
 from sqlalchemy import DateTime, String, Text, cast, func, select, text, type_coerce
 from sqlmodel import Session
 
-from driftwarden.credentials import credential
-from driftwarden.errors import DriftwardenError
-from driftwarden.model import AuditAction
+from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.model import AuditAction
 from driftwarden.store.models import AuditEvent, utcnow
+from driftwarden.system.credentials import credential
 
 if TYPE_CHECKING:
     from driftwarden.store.db import Store

@@ -27,7 +27,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
-from driftwarden.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError
 from driftwarden.store.audit import WRITE_SESSION, AuditChain, canonical_json
 
 Dialect = Literal["sqlite", "postgresql"]

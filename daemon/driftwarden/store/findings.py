@@ -10,20 +10,20 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from driftwarden.drift.lifecycle import (
-    CheckSeen,
-    FindingRecord,
-    Observation,
-    Rating,
-    fold_check,
-)
-from driftwarden.model import (
+from driftwarden.domain.model import (
     Attribution,
     AuditAction,
     FindingTransition,
     ResourceChange,
     TransitionKind,
     attribution_from_dict,
+)
+from driftwarden.drift.lifecycle import (
+    CheckSeen,
+    FindingRecord,
+    Observation,
+    Rating,
+    fold_check,
 )
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Finding, utcnow

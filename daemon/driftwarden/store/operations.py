@@ -11,14 +11,13 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from driftwarden.model import (
+from driftwarden.domain.model import (
     AuditAction,
     OperationOutcome,
     OperationStatus,
     ResourceChange,
     Trigger,
 )
-from driftwarden.processes import pid_alive
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import (
     Operation,
@@ -26,6 +25,7 @@ from driftwarden.store.models import (
     ResourceChangeRow,
     utcnow,
 )
+from driftwarden.system.processes import pid_alive
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from driftwarden.model import AuditAction
-from driftwarden.processes import pid_alive
+from driftwarden.domain.model import AuditAction
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Notification, utcnow
+from driftwarden.system.processes import pid_alive
 
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 600.0

@@ -17,7 +17,12 @@ from sqlalchemy import ARRAY, Select, String, Table, bindparam, delete, func, se
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlmodel import Session, col
 
-from driftwarden.model import Attribution, AuditAction, OperationStatus, attribution_from_dict
+from driftwarden.domain.model import (
+    Attribution,
+    AuditAction,
+    OperationStatus,
+    attribution_from_dict,
+)
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import (
     AuditEvent,

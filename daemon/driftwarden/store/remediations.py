@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from driftwarden.model import AuditAction
+from driftwarden.domain.model import AuditAction
 from driftwarden.store.audit import AuditChain
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from driftwarden.model import AuditAction
+from driftwarden.domain.model import AuditAction
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import ScanRequest, utcnow
 

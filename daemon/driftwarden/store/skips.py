@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from driftwarden.model import AuditAction, Trigger
+from driftwarden.domain.model import AuditAction, Trigger
 from driftwarden.store.audit import AuditChain
 
 SKIP_REASON = "still running"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from driftwarden.model import STACK_UPDATE_ACTION_PREFIX, StackUpdate
+from driftwarden.domain.model import STACK_UPDATE_ACTION_PREFIX, StackUpdate
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import AuditEvent, IngestedUpdate, utcnow
 

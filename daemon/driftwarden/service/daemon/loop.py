@@ -15,12 +15,12 @@ from pathlib import Path
 from types import FrameType
 
 from driftwarden.config import Config, StackConfig, load_config
-from driftwarden.errors import DriftwardenError
-from driftwarden.model import Check, CheckStatus, Trigger
-from driftwarden.sdnotify import Notifier
+from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.model import Check, CheckStatus, Trigger
 from driftwarden.service.daemon.requests import claim_requests
 from driftwarden.service.daemon.scan_queue import QueuedScan
 from driftwarden.service.daemon.scheduling import Schedules
+from driftwarden.service.daemon.sdnotify import Notifier
 from driftwarden.service.daemon.sender import OutboxSender
 from driftwarden.service.daemon.skips import SkipRecorder
 from driftwarden.service.daemon.status import DaemonStatus

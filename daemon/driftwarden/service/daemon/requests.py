@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from driftwarden.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.store.models import ScanRequest

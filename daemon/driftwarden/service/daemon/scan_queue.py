@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from driftwarden.model import Trigger
+from driftwarden.domain.model import Trigger
 
 # Lower goes first: a scan somebody asked for (`driftwarden trigger`) before a tick.
 REQUEST_PRIORITY, SCHEDULE_PRIORITY = 0, 1

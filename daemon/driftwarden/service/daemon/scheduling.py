@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import schedule
 
 from driftwarden.config import StackConfig
-from driftwarden.model import Check, Trigger
-from driftwarden.schedule import Schedule
+from driftwarden.domain.model import Check, Trigger
+from driftwarden.domain.schedule import Schedule
 from driftwarden.service.daemon.scan_queue import Backoff
 from driftwarden.service.digest import queue_digest
 from driftwarden.service.logs import logger

@@ -7,7 +7,7 @@ import contextlib
 import threading
 from datetime import UTC, datetime
 
-from driftwarden.model import Trigger
+from driftwarden.domain.model import Trigger
 from driftwarden.service.daemon.scan_queue import SkipStreaks
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import DAEMON_ACTOR

@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from driftwarden.model import Check, StackState, stack_state
-from driftwarden.sdnotify import Notifier
+from driftwarden.domain.model import Check, StackState, stack_state
+from driftwarden.service.daemon.sdnotify import Notifier
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.queries import stack_summaries
 

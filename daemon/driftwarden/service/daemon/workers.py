@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from driftwarden.model import Trigger
+from driftwarden.domain.model import Trigger
 from driftwarden.service.daemon.scan_queue import QueuedScan, ScanQueue
 
 

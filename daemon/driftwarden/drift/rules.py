@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from driftwarden.domain.model import ChangeKind, PropertyChange, ResourceChange, Severity
 from driftwarden.drift.propertypath import glob
-from driftwarden.model import ChangeKind, PropertyChange, ResourceChange, Severity
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 

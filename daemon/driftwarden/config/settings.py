@@ -27,11 +27,11 @@ from pydantic import (
     model_validator,
 )
 
+from driftwarden.domain.errors import ConfigError
+from driftwarden.domain.model import Check, NotificationEvent, Severity
+from driftwarden.domain.schedule import Schedule, format_duration, parse_duration
 from driftwarden.drift.noise import Ignore, builtin_noise
-from driftwarden.errors import ConfigError
-from driftwarden.model import Check, NotificationEvent, Severity
-from driftwarden.rules import BUILTIN_RULES, Rule, at_least
-from driftwarden.schedule import Schedule, format_duration, parse_duration
+from driftwarden.drift.rules import BUILTIN_RULES, Rule, at_least
 
 ENV_CONFIG = "DRIFTWARDEN_CONFIG"
 DEFAULT_LOCATIONS = (Path("driftwarden.toml"), Path("/etc/driftwarden/driftwarden.toml"))
@@ -210,7 +210,7 @@ SeverityName = Literal["low", "medium", "high", "critical"]
 
 
 class RuleConfig(_Model):
-    """One `[[rules]]` entry (see driftwarden.rules.Rule for the matching semantics)."""
+    """One `[[rules]]` entry (see driftwarden.drift.rules.Rule for the matching semantics)."""
 
     title: str = Field(min_length=1)
     severity: SeverityName
@@ -336,7 +336,7 @@ class Config(_Model):
     remediation: RemediationPolicy = RemediationPolicy()
     targets: tuple[TargetConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
-    builtin_rules: bool = True  # the classic dangerous drifts (driftwarden.rules)
+    builtin_rules: bool = True  # the classic dangerous drifts (driftwarden.drift.rules)
     ignore: tuple[IgnoreConfig, ...] = ()
     plugins: tuple[PluginConfig, ...] = ()
     stacks: tuple[StackConfig, ...] = ()

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from driftwarden.config import Config
-from driftwarden.credentials import credential as loaded_credential
-from driftwarden.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError
+from driftwarden.system.credentials import credential as loaded_credential
 
 ENV_STATE_DIR = "DRIFTWARDEN_STATE_DIR"
 PASSPHRASE_CREDENTIAL = "pulumi-passphrase"

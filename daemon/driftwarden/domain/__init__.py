@@ -1,0 +1,1 @@
+"""The domain's vocabulary (model), schedules and errors: imports nothing of driftwarden."""

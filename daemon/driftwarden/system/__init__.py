@@ -1,0 +1,1 @@
+"""What driftwarden asks of the host: processes and systemd credentials."""
