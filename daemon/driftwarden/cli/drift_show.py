@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import property_label, short_value, table
 from driftwarden.domain.model import attribution_from_dict, describe_attribution, urn_name
-from driftwarden.drift.rules import severity_rank
 from driftwarden.service.runtime import Runtime
-from driftwarden.service.views import iso
-from driftwarden.store.models import Finding
-from driftwarden.store.queries import open_findings
+from driftwarden.service.views import findings_view
 
 drift_app = typer.Typer(help="Inspect findings.", no_args_is_help=True)
-
-
-def finding_dict(finding: Finding) -> dict[str, Any]:
-    return {
-        "finding_id": finding.id,
-        "check": finding.check,
-        "urn": finding.urn,
-        "type": finding.type,
-        "change": finding.change,
-        "path": finding.path,
-        "kind": finding.kind,
-        "expected": finding.expected,
-        "actual": finding.actual,
-        "secret": finding.secret,
-        "source": finding.source,
-        "severity": finding.severity,
-        "rule": finding.rule,
-        "needs_approval": finding.approval_requested_at is not None,
-        "attribution": finding.attribution,
-        "first_seen": iso(finding.first_seen),
-        "last_seen": iso(finding.last_seen),
-        "occurrences": finding.occurrences,
-        "last_operation_id": finding.last_operation_id,
-    }
 
 
 @drift_app.command("show")
@@ -52,11 +25,7 @@ def show_command(
     """The open findings of a stack: what differs, since when, how often seen."""
     config = app_state(ctx).load()
     config.stack(name)
-    runtime = Runtime.open_reader(config)
-    with runtime.store.read() as session:
-        findings = [finding_dict(f) for f in open_findings(session, name)]
-    # The most dangerous first.
-    findings.sort(key=lambda f: -severity_rank(f["severity"]))
+    findings = findings_view(Runtime.open_reader(config).store, name)
     if as_json:
         print_json({"stack": name, "findings": findings})
         return

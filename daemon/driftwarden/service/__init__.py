@@ -1,1 +1,2 @@
-"""Orchestration: scans (and later the daemon and remediation) over engine, drift and config."""
+"""The application layer: the scan flow, remediation, notifications, the daemon and the
+views every front end prints, over engine, store, notify, drift and config."""

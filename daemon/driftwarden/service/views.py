@@ -1,4 +1,4 @@
-"""What `status` and `history` show, as data: the table and `--json` print the same
+"""What `status`, `history` and `drift show` show, as data: the table and `--json` print the same
 dictionaries, and whatever else shows them (a dashboard, metrics) builds on these."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from typing import Any
 
 from driftwarden.config import Config
 from driftwarden.domain.model import Check, stack_state
+from driftwarden.drift.rules import severity_rank
 from driftwarden.store.db import Store
-from driftwarden.store.models import Operation
-from driftwarden.store.queries import history, stack_summaries
+from driftwarden.store.models import Finding, Operation
+from driftwarden.store.queries import history, open_findings, stack_summaries
 
 CHECKS = frozenset(check.value for check in Check)
 
@@ -78,3 +79,34 @@ def status_view(config: Config, store: Store, now: datetime | None = None) -> li
             },
         })  # fmt: skip
     return rows
+
+
+def finding_view(finding: Finding) -> dict[str, Any]:
+    return {
+        "finding_id": finding.id,
+        "check": finding.check,
+        "urn": finding.urn,
+        "type": finding.type,
+        "change": finding.change,
+        "path": finding.path,
+        "kind": finding.kind,
+        "expected": finding.expected,
+        "actual": finding.actual,
+        "secret": finding.secret,
+        "source": finding.source,
+        "severity": finding.severity,
+        "rule": finding.rule,
+        "needs_approval": finding.approval_requested_at is not None,
+        "attribution": finding.attribution,
+        "first_seen": iso(finding.first_seen),
+        "last_seen": iso(finding.last_seen),
+        "occurrences": finding.occurrences,
+        "last_operation_id": finding.last_operation_id,
+    }
+
+
+def findings_view(store: Store, stack: str) -> list[dict[str, Any]]:
+    """A stack's open findings, the most dangerous first."""
+    with store.read() as session:
+        findings = [finding_view(finding) for finding in open_findings(session, stack)]
+    return sorted(findings, key=lambda finding: -severity_rank(finding["severity"]))
