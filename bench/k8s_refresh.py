@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from tests.k8s import outofband  # noqa: E402
 
 from driftwarden.config import load_config  # noqa: E402
-from driftwarden.engine import Engine  # noqa: E402
+from driftwarden.engine.runner import Engine  # noqa: E402
 from driftwarden.service.runtime import engine_target, install_plugins  # noqa: E402
 from driftwarden.service.statedir import StateDir  # noqa: E402
 

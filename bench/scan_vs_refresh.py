@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from driftwarden.config import load_config
-from driftwarden.engine import Engine
+from driftwarden.engine.runner import Engine
 from driftwarden.service.runtime import engine_target
 from driftwarden.service.statedir import StateDir
 

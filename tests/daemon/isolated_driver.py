@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from driftwarden.config import load_config
-from driftwarden.engine import Action
+from driftwarden.engine.api import Action
 from driftwarden.engine.isolated import IsolatedEngine
 from driftwarden.service.runtime import engine_target
 from driftwarden.service.statedir import StateDir

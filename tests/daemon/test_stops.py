@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from driftwarden.config import load_config
-from driftwarden.engine import Action, Engine
+from driftwarden.engine.api import Action
+from driftwarden.engine.runner import Engine
 from driftwarden.service.runtime import engine_target
 from driftwarden.service.statedir import StateDir
 from driftwarden.system.processes import processes_marked

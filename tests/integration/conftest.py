@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from driftwarden.config import load_config
-from driftwarden.engine import Engine
+from driftwarden.engine.runner import Engine
 from driftwarden.service.runtime import engine_target
 from driftwarden.service.statedir import StateDir
 from tests.cli import CliResult, driftwarden

@@ -8,6 +8,10 @@ with the same exit code: the entry point works, and the in-process runner is fai
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from tests.integration.conftest import DemoStack, Fleet
@@ -60,3 +64,40 @@ def test_every_command_prints_the_same_through_the_console_script(
 
     assert fleet.cli("drift", "show", "nosuchstack").code == 2
     assert "motd" in fleet.cli("drift", "show", "demo").stdout
+
+
+# A command loads what it uses: reading the store never loads the engine (the Pulumi SDK,
+# gRPC) or the notifier (apprise); that is most of a cold start.
+MODULES_AT_EXIT = """
+import atexit, json, sys
+from driftwarden.cli import main
+atexit.register(lambda: sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules))))
+sys.argv = ["driftwarden", *sys.argv[1:]]
+main()
+"""
+NOT_FOR_READERS = ("pulumi", "grpc", "apprise", "driftwarden.engine.runner", "driftwarden.notify")
+
+
+def test_help_status_and_history_load_neither_the_engine_nor_the_notifier(
+    fleet: Fleet, demo: DemoStack
+) -> None:
+    assert fleet.scan("--check", "drift").code == 0
+    for args in (
+        ("--help",),
+        ("status", "--json"),
+        ("history", "--json"),
+        ("drift", "show", "demo"),
+    ):
+        ran = subprocess.run(
+            [sys.executable, "-c", MODULES_AT_EXIT, "--config", str(fleet.config_path), *args],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        loaded = json.loads(ran.stderr.rpartition("MODULES ")[2])
+        unwanted = [m for m in loaded if m.startswith(NOT_FOR_READERS)]
+        assert unwanted == [], f"{' '.join(args)} loaded {unwanted[:5]}"
+    scan = subprocess.run(
+        [sys.executable, "-c", MODULES_AT_EXIT, "--config", str(fleet.config_path), "scan"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert "pulumi.automation" in json.loads(scan.stderr.rpartition("MODULES ")[2])

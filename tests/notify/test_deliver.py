@@ -10,7 +10,8 @@ import pytest
 
 from driftwarden.domain.redact import redact_url
 from driftwarden.drift import extract_changes
-from driftwarden.notify import Delivery, Message, deliver, render_findings
+from driftwarden.notify.deliver import Delivery, deliver
+from driftwarden.notify.render import Message, render_findings
 from tests.conftest import load_events
 from tests.notify.conftest import HttpEndpoint, SmtpServer
 from tests.notify.test_render import FIXTURE_TOKENS, transitions_of

@@ -17,7 +17,7 @@ from driftwarden.domain.model import (
     UpdateAttribution,
 )
 from driftwarden.drift import extract_changes
-from driftwarden.notify import (
+from driftwarden.notify.render import (
     EVENT_OF_TRANSITION,
     DigestStack,
     Message,

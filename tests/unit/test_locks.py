@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from driftwarden.engine.api import EngineTarget
 from driftwarden.engine.isolated import remove_stale_locks
-from driftwarden.engine.runner import EngineTarget
 from driftwarden.service.locks import StackBusyError, stack_lock
 from tests.conftest import REPO
 

@@ -9,14 +9,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from driftwarden.config import Config, find_config, load_config
 from driftwarden.domain.errors import DriftwardenError
+
+if TYPE_CHECKING:  # loaded by the command that runs, not by every command
+    from driftwarden.config import Config
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,6 +43,8 @@ class AppState:
     debug: bool = False
 
     def load(self) -> Config:
+        from driftwarden.config import find_config, load_config
+
         return load_config(find_config(self.config_path))
 
 

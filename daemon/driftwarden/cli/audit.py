@@ -14,9 +14,6 @@ from driftwarden.cli._context import app_state, handle_errors, print_json, stdou
 from driftwarden.cli._format import table
 from driftwarden.domain.errors import UsageError
 from driftwarden.domain.schedule import parse_duration
-from driftwarden.service.runtime import Runtime
-from driftwarden.service.views import iso
-from driftwarden.store.queries import audit_log
 
 audit_app = typer.Typer(help="Verify and export the audit chain.", no_args_is_help=True)
 
@@ -43,6 +40,8 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Recompute every link of the chain; exit 4 if it is broken."""
+    from driftwarden.service.runtime import Runtime
+
     expected = None
     if expect_head is not None:
         match = _HEAD.match(expect_head.strip().lower())
@@ -79,6 +78,8 @@ def export_command(
     ),
 ) -> None:
     """Stream every audit event, one JSON object per line (OCSF API Activity style)."""
+    from driftwarden.service.runtime import Runtime
+
     runtime = Runtime.open_reader(app_state(ctx).load())
     if fmt is ExportFormat.JSONL:
         runtime.store.audit.export_jsonl(runtime.store, sys.stdout)
@@ -109,6 +110,10 @@ def log_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One timeline, newest first: operations, stack updates, findings, remediations, messages."""
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.service.views import iso
+    from driftwarden.store.queries import audit_log
+
     config = app_state(ctx).load()
     if stack is not None:
         config.stack(stack)

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
-from driftwarden.config import Config, TargetConfig
 from driftwarden.domain.errors import ConfigError
 from driftwarden.domain.redact import redact_url
 from driftwarden.domain.schedule import format_duration
-from driftwarden.drift.noise import Ignore, builtin_noise
-from driftwarden.engine import Engine
-from driftwarden.service.preflight import Problem, preflight
-from driftwarden.service.runtime import install_plugins, store_url
-from driftwarden.service.statedir import StateDir
-from driftwarden.store.db import redact_db_url
+
+if TYPE_CHECKING:  # loaded by the command that runs, not by every command
+    from driftwarden.config import Config, TargetConfig
+    from driftwarden.drift.noise import Ignore
+    from driftwarden.service.preflight import Problem
+
 
 config_app = typer.Typer(help="Validate and inspect the configuration.", no_args_is_help=True)
 
 
 def describe(config: Config) -> dict[str, Any]:
+    from driftwarden.drift.noise import builtin_noise
+    from driftwarden.service.runtime import store_url
+    from driftwarden.service.statedir import StateDir
+    from driftwarden.store.db import redact_db_url
+
     state = StateDir.for_config(config)
     return {
         "config": str(config.source),
@@ -80,6 +84,10 @@ def _ignore(rule: Ignore, *, builtin: bool) -> dict[str, Any]:
 
 def _install_plugins(config: Config, plan: dict[str, Any]) -> None:
     """Install `[[plugins]]` into the engine's PULUMI_HOME, as `run` and `scan` would."""
+    from driftwarden.engine.runner import Engine
+    from driftwarden.service.runtime import install_plugins
+    from driftwarden.service.statedir import StateDir
+
     if not config.plugins:
         return
     state = StateDir.for_config(config)
@@ -106,6 +114,8 @@ def check_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Validate the config and print what would be scanned, how and when."""
+    from driftwarden.service.preflight import preflight
+
     config = app_state(ctx).load()
     plan = describe(config)
     _install_plugins(config, plan)

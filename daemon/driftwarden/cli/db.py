@@ -10,9 +10,6 @@ import typer
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.domain.errors import UsageError
 from driftwarden.domain.schedule import parse_duration
-from driftwarden.service.runtime import Runtime
-from driftwarden.store.db import redact_db_url, upgrade
-from driftwarden.store.queries import prune, record_prune
 
 db_app = typer.Typer(help="Manage the audit store.", no_args_is_help=True)
 
@@ -21,6 +18,9 @@ db_app = typer.Typer(help="Manage the audit store.", no_args_is_help=True)
 @handle_errors
 def upgrade_command(ctx: typer.Context) -> None:
     """Apply pending schema migrations (also done automatically on start)."""
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.store.db import redact_db_url, upgrade
+
     runtime = Runtime.open(app_state(ctx).load())  # opening migrates
     revision = upgrade(runtime.store)
     stdout.print(f"schema at revision {revision} ({redact_db_url(runtime.store.url)})")
@@ -36,6 +36,9 @@ def prune_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Delete old operations and their changes; never audit events or open findings."""
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.store.queries import prune, record_prune
+
     try:
         age = timedelta(seconds=parse_duration(older_than))
     except ValueError as exc:

@@ -9,8 +9,6 @@ import typer
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import property_label, short_value, table
 from driftwarden.domain.model import attribution_from_dict, describe_attribution, urn_name
-from driftwarden.service.runtime import Runtime
-from driftwarden.service.views import findings_view
 
 drift_app = typer.Typer(help="Inspect findings.", no_args_is_help=True)
 
@@ -23,6 +21,9 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The open findings of a stack: what differs, since when, how often seen."""
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.service.views import findings_view
+
     config = app_state(ctx).load()
     config.stack(name)
     findings = findings_view(Runtime.open_reader(config).store, name)

@@ -8,8 +8,6 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
-from driftwarden.service.runtime import Runtime
-from driftwarden.service.views import history_view
 
 
 @handle_errors
@@ -20,6 +18,9 @@ def history_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Operations (checks and remediations), newest first."""
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.service.views import history_view
+
     config = app_state(ctx).load()
     if stack is not None:
         config.stack(stack)  # a clear error for an unknown name

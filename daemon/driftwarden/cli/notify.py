@@ -11,12 +11,6 @@ import typer
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
 from driftwarden.domain.errors import DriftwardenError, UsageError
-from driftwarden.notify import Delivery, deliver, render_test
-from driftwarden.service.digest import queue_digest
-from driftwarden.service.notifications import deliver_due, target_config_files, target_urls
-from driftwarden.service.runtime import Runtime
-from driftwarden.service.views import iso
-from driftwarden.store.outbox import list_notifications, record_test_message
 
 notify_app = typer.Typer(help="Notification targets and the outbox.", no_args_is_help=True)
 
@@ -34,6 +28,12 @@ def send_test_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Send a test message to every configured target and report each result."""
+    from driftwarden.notify.deliver import Delivery, deliver
+    from driftwarden.notify.render import render_test
+    from driftwarden.service.notifications import target_config_files, target_urls
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.store.outbox import record_test_message
+
     config = app_state(ctx).load()
     if not config.targets:
         raise DriftwardenError(
@@ -76,6 +76,10 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Queued, sent and failed messages, newest first."""
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.service.views import iso
+    from driftwarden.store.outbox import list_notifications
+
     runtime = Runtime.open_reader(app_state(ctx).load())
     with runtime.store.read() as session:
         rows = [
@@ -121,6 +125,9 @@ def send_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Deliver every due message in the outbox now (what `scan` and the daemon do)."""
+    from driftwarden.service.notifications import deliver_due
+    from driftwarden.service.runtime import Runtime
+
     config = app_state(ctx).load()
     runtime = Runtime.open(config)
     report = deliver_due(runtime.store, config, runtime.actor)
@@ -148,6 +155,10 @@ def digest_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Send the digest of everything still open now, as the daemon does on schedule."""
+    from driftwarden.service.digest import queue_digest
+    from driftwarden.service.notifications import deliver_due
+    from driftwarden.service.runtime import Runtime
+
     config = app_state(ctx).load()
     if targets:
         chosen = []

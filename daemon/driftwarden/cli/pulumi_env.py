@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors
-from driftwarden.engine import Engine
-from driftwarden.service.runtime import engine_target
-from driftwarden.service.statedir import StateDir
 
 
 @handle_errors
@@ -23,6 +20,10 @@ def pulumi_env_command(
     Use: eval "$(driftwarden pulumi-env NAME)"; then `pulumi up` in the project directory.
     The passphrase itself is never printed, only the file that holds it.
     """
+    from driftwarden.engine.runner import Engine
+    from driftwarden.service.runtime import engine_target
+    from driftwarden.service.statedir import StateDir
+
     config = app_state(ctx).load()
     state = StateDir.for_config(config)
     state.ensure()

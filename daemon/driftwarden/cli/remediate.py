@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,9 +13,9 @@ from driftwarden.cli._context import app_state, handle_errors, print_json, stdou
 from driftwarden.cli._format import short_value, table
 from driftwarden.domain.errors import UsageError
 from driftwarden.domain.model import Trigger, urn_name
-from driftwarden.service.notifications import deliver_due
-from driftwarden.service.remediate import GUARANTEE_OF, PLAN_OF, Remediation, judge, remediate
-from driftwarden.service.runtime import Runtime
+
+if TYPE_CHECKING:  # loaded by the command that runs, not by every command
+    from driftwarden.service.remediate import Remediation
 
 
 class Mode(StrEnum):
@@ -24,6 +24,8 @@ class Mode(StrEnum):
 
 
 def describe(result: Remediation) -> dict[str, object]:
+    from driftwarden.service.remediate import GUARANTEE_OF
+
     return {
         "stack": result.stack, "mode": result.mode, "status": result.status,
         "plan": [change.to_dict() for change in result.plan],
@@ -70,6 +72,10 @@ def remediate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Preview the remediation, check its guardrails, and (approved) apply and verify it."""
+    from driftwarden.service.notifications import deliver_due
+    from driftwarden.service.remediate import remediate
+    from driftwarden.service.runtime import Runtime
+
     config = app_state(ctx).load()
     stack = config.stack(name)
     runtime = Runtime.open(config)
@@ -103,4 +109,4 @@ def remediate_command(
     raise typer.Exit({"succeeded": 0, "dry_run": 0, "nothing_to_do": 0}.get(result.status, 1))
 
 
-__all__ = ["PLAN_OF", "judge", "remediate_command"]
+__all__ = ["remediate_command"]

@@ -7,9 +7,7 @@ from typing import Annotated
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors
-from driftwarden.config import find_config
 from driftwarden.service import logs
-from driftwarden.service.daemon import Daemon
 
 
 @handle_errors
@@ -24,6 +22,9 @@ def run_command(
     ] = None,
 ) -> None:
     """Scan every configured stack on its schedule until stopped (SIGTERM); SIGHUP reloads."""
+    from driftwarden.config import find_config
+    from driftwarden.service.daemon import Daemon
+
     logs.configure(json_logs)
     daemon = Daemon(find_config(app_state(ctx).config_path))
     raise typer.Exit(daemon.run())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,14 +12,13 @@ from rich.table import Table
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
 from driftwarden.cli._format import property_label, short_value
-from driftwarden.config import StackConfig
 from driftwarden.domain.errors import UsageError
 from driftwarden.domain.model import ChangeKind, Check, CheckStatus, Severity, describe_attribution
-from driftwarden.drift.rules import Assessment
-from driftwarden.service.flow import scan_stacks
-from driftwarden.service.notifications import deliver_due
-from driftwarden.service.runtime import Runtime
-from driftwarden.service.scan import CheckResult, exit_code, select_stacks
+
+if TYPE_CHECKING:  # loaded by the command that runs, not by every command
+    from driftwarden.config import StackConfig
+    from driftwarden.drift.rules import Assessment
+    from driftwarden.service.scan import CheckResult
 
 
 class CheckChoice(StrEnum):
@@ -61,6 +60,11 @@ def scan_command(
     ] = None,
 ) -> None:
     """Run checks now, print the differences, exit 3 if any were found."""
+    from driftwarden.service.flow import scan_stacks
+    from driftwarden.service.notifications import deliver_due
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.service.scan import exit_code, select_stacks
+
     if all_stacks and names:
         raise UsageError("give stack names or --all, not both")
     config = app_state(ctx).load()

@@ -8,8 +8,6 @@ import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
-from driftwarden.service.runtime import Runtime
-from driftwarden.service.views import status_view
 
 
 @handle_errors
@@ -18,6 +16,9 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One row per configured stack: state, open findings, last and next scan."""
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.service.views import status_view
+
     config = app_state(ctx).load()
     runtime = Runtime.open_reader(config)
     rows = status_view(config, runtime.store)

@@ -9,8 +9,6 @@ import typer
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli.scan import CheckChoice
 from driftwarden.domain.model import Check
-from driftwarden.service.runtime import Runtime
-from driftwarden.store.requests import request_scan
 
 
 @handle_errors
@@ -23,6 +21,9 @@ def trigger_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the request ids as JSON.")] = False,
 ) -> None:
     """Queue scans for the running daemon; it picks them up within seconds."""
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.store.requests import request_scan
+
     config = app_state(ctx).load()
     stacks = [config.stack(name) for name in dict.fromkeys(names)]
     checks = None

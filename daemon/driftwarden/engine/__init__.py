@@ -1,20 +1,5 @@
-"""The Pulumi engine, driven through the Automation API (the only user of it)."""
+"""The Pulumi engine, driven through the Automation API (the only user of it).
 
-from driftwarden.engine.errors import EngineError, EngineErrorKind
-from driftwarden.engine.runner import (
-    Action,
-    CheckRun,
-    Engine,
-    EngineTarget,
-    project_name,
-)
-
-__all__ = [
-    "Action",
-    "CheckRun",
-    "Engine",
-    "EngineError",
-    "EngineErrorKind",
-    "EngineTarget",
-    "project_name",
-]
+Import from the modules: `api` (light types), `runner` (the engine), `isolated` (the
+daemon's worker processes), `errors`. This file imports nothing, so a command that
+never runs the engine never loads the Pulumi SDK."""

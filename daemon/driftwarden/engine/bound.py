@@ -11,11 +11,14 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from driftwarden.domain.model import StackUpdate
-from driftwarden.engine.isolated import IsolatedEngine
-from driftwarden.engine.runner import Action, CheckRun, Engine, EngineTarget, Progress
+from driftwarden.engine.api import Action, CheckRun, EngineTarget, Progress
+
+if TYPE_CHECKING:  # the engines load the Pulumi SDK; only whoever builds one needs it
+    from driftwarden.engine.isolated import IsolatedEngine
+    from driftwarden.engine.runner import Engine
 
 
 class StackEngine(Protocol):

@@ -27,15 +27,9 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 from driftwarden.domain.model import StackUpdate
+from driftwarden.engine.api import Action, CheckRun, EngineTarget, Progress, project_name
 from driftwarden.engine.errors import EngineError, EngineErrorKind
-from driftwarden.engine.runner import (
-    Action,
-    CheckRun,
-    Engine,
-    EngineTarget,
-    Progress,
-    project_name,
-)
+from driftwarden.engine.runner import Engine
 from driftwarden.system.processes import kill_marked, pid_alive
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.

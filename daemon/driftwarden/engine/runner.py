@@ -11,10 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,48 +24,25 @@ from pulumi.automation import (
     StackNotFoundError,
 )
 
-from driftwarden.domain.model import Check, StackUpdate, urn_name
+from driftwarden.domain.model import StackUpdate, urn_name
 from driftwarden.domain.redact import redact_url
 from driftwarden.drift import stack_was_deployed
+from driftwarden.engine.api import (
+    Action,
+    CheckRun,
+    EngineTarget,
+    Progress,
+    project_settings,
+)
 from driftwarden.engine.errors import EngineError, EngineErrorKind, classify_failure
 from driftwarden.engine.events import to_engine_json
 from driftwarden.engine.locate import locate_engine
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
-
 # Variables that would silently change what the engine does; we set what we need.
 _SCRUBBED_PREFIXES = ("PULUMI_OPTION_",)
 _SCRUBBED = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
-
-
-@dataclass(frozen=True)
-class EngineTarget:
-    """Everything the engine needs to reach one Pulumi stack."""
-
-    name: str  # driftwarden's name for the stack (for messages)
-    project_dir: Path
-    stack: str
-    backend_url: str
-    passphrase_file: Path
-    pulumi_home: Path
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-class Action(StrEnum):
-    """Everything driftwarden asks of the engine. Only REFRESH and UP change anything."""
-
-    DRIFT = "drift"  # refresh --preview-only
-    CODE = "code"  # preview
-    PLAN_REFRESH = "plan-refresh"  # what `refresh` would accept into state
-    PLAN_UP = "plan-up"  # preview --refresh: what `up --refresh` would do
-    REFRESH = "refresh"  # accept the live values into state
-    UP = "up"  # up --refresh: put the infrastructure back to the program
-
-    @classmethod
-    def of(cls, check: Check) -> Action:
-        return cls(check.value)
 
 
 # What an update's environment says about who and where, without the noise.
@@ -87,14 +62,6 @@ def _trim_nanos(stamp: str) -> str:
 def _utc(when: datetime) -> datetime:
     """The CLI prints UTC; the Automation API parses it without a zone."""
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-@dataclass
-class CheckRun:
-    action: Action
-    events: list[dict[str, Any]]
-    duration_seconds: float
-    cli_version: str
 
 
 class Engine:
@@ -251,25 +218,6 @@ class Engine:
 
 def _plan_path(plan_file: Path | None) -> str | None:
     return None if plan_file is None else str(plan_file)
-
-
-def project_settings(project_dir: Path) -> dict[str, Any]:
-    """The project's Pulumi.yaml as a dict ({} when unreadable: the engine will say why)."""
-    import yaml  # a dependency of the pulumi SDK
-
-    for name in ("Pulumi.yaml", "Pulumi.yml"):
-        path = project_dir / name
-        if path.is_file():
-            try:
-                settings = yaml.safe_load(path.read_text())
-            except (OSError, yaml.YAMLError):
-                return {}
-            return settings if isinstance(settings, dict) else {}
-    return {}
-
-
-def project_name(project_dir: Path) -> str:
-    return str(project_settings(project_dir).get("name") or project_dir.name)
 
 
 def _project_python(project_dir: Path) -> Path | None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from driftwarden.config import Config, TargetConfig
-from driftwarden.notify import DigestStack, Message, render_digest
+from driftwarden.notify.render import DigestStack, Message, render_digest
 from driftwarden.store import Session
 from driftwarden.store.db import Store
 from driftwarden.store.findings import transition_of

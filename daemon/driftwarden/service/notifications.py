@@ -19,11 +19,10 @@ from urllib.parse import urlencode
 from driftwarden.config import Config, StackConfig, TargetConfig
 from driftwarden.domain.errors import DriftwardenError
 from driftwarden.domain.model import FindingTransition, NotificationEvent, OperationStatus
-from driftwarden.notify import (
+from driftwarden.notify.deliver import Delivery, deliver
+from driftwarden.notify.render import (
     EVENT_OF_TRANSITION,
-    Delivery,
     Message,
-    deliver,
     render_check_failing,
     render_check_recovered,
     render_findings,

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlparse
 
 from driftwarden.config import Config
 from driftwarden.domain.errors import DriftwardenError
-from driftwarden.notify import unusable
+from driftwarden.notify.deliver import unusable
 from driftwarden.service.notifications import target_urls
 from driftwarden.service.runtime import store_url
 from driftwarden.service.statedir import StateDir

@@ -32,8 +32,9 @@ from driftwarden.domain.model import (
     Trigger,
 )
 from driftwarden.drift import extract_changes
-from driftwarden.engine import Action, CheckRun, EngineError, project_name
-from driftwarden.notify import Message, render_remediation
+from driftwarden.engine.api import Action, CheckRun, project_name
+from driftwarden.engine.errors import EngineError
+from driftwarden.notify.render import Message, render_remediation
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime

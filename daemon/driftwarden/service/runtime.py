@@ -15,11 +15,11 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from driftwarden.config import Config, StackConfig
-from driftwarden.engine import Engine, EngineTarget
+from driftwarden.engine.api import EngineTarget
 from driftwarden.engine.bound import DirectStackEngine, IsolatedStackEngine, StackEngine
-from driftwarden.engine.isolated import IsolatedEngine
 from driftwarden.engine.plugins import Plugin, install_plugin
 from driftwarden.service.statedir import StateDir
 from driftwarden.store.audit import load_audit_key, record_config
@@ -31,6 +31,10 @@ from driftwarden.store.db import (
     require_recorded,
 )
 from driftwarden.store.operations import recover_interrupted
+
+if TYPE_CHECKING:  # built on first use: readers never load the Pulumi SDK
+    from driftwarden.engine.isolated import IsolatedEngine
+    from driftwarden.engine.runner import Engine
 
 DAEMON_ACTOR = "daemon"
 
@@ -103,10 +107,14 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
+        from driftwarden.engine.runner import Engine
+
         return Engine(self.config.daemon.pulumi_bin)
 
     @cached_property
     def isolated_engine(self) -> IsolatedEngine:
+        from driftwarden.engine.isolated import IsolatedEngine
+
         return IsolatedEngine(self.config.daemon.pulumi_bin)
 
     @property

@@ -25,7 +25,8 @@ from driftwarden.domain.model import (
 from driftwarden.drift import extract_changes
 from driftwarden.drift.noise import without_noise
 from driftwarden.drift.rules import Assessment, assess_change, at_least, highest, severity_rank
-from driftwarden.engine import Action, EngineError, EngineErrorKind, project_name
+from driftwarden.engine.api import Action, project_name
+from driftwarden.engine.errors import EngineError, EngineErrorKind
 from driftwarden.service.attribution import attribute
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger

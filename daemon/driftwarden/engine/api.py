@@ -1,0 +1,69 @@
+"""What callers give the engine and get back, without importing the Pulumi SDK: a
+command that never runs the engine (`status`, `history`, `--help`) never loads it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from driftwarden.domain.model import Check
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EngineTarget:
+    """Everything the engine needs to reach one Pulumi stack."""
+
+    name: str  # driftwarden's name for the stack (for messages)
+    project_dir: Path
+    stack: str
+    backend_url: str
+    passphrase_file: Path
+    pulumi_home: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class Action(StrEnum):
+    """Everything driftwarden asks of the engine. Only REFRESH and UP change anything."""
+
+    DRIFT = "drift"  # refresh --preview-only
+    CODE = "code"  # preview
+    PLAN_REFRESH = "plan-refresh"  # what `refresh` would accept into state
+    PLAN_UP = "plan-up"  # preview --refresh: what `up --refresh` would do
+    REFRESH = "refresh"  # accept the live values into state
+    UP = "up"  # up --refresh: put the infrastructure back to the program
+
+    @classmethod
+    def of(cls, check: Check) -> Action:
+        return cls(check.value)
+
+
+@dataclass
+class CheckRun:
+    action: Action
+    events: list[dict[str, Any]]
+    duration_seconds: float
+    cli_version: str
+
+
+def project_settings(project_dir: Path) -> dict[str, Any]:
+    """The project's Pulumi.yaml as a dict ({} when unreadable: the engine will say why)."""
+    import yaml  # a dependency of the pulumi SDK
+
+    for name in ("Pulumi.yaml", "Pulumi.yml"):
+        path = project_dir / name
+        if path.is_file():
+            try:
+                settings = yaml.safe_load(path.read_text())
+            except (OSError, yaml.YAMLError):
+                return {}
+            return settings if isinstance(settings, dict) else {}
+    return {}
+
+
+def project_name(project_dir: Path) -> str:
+    return str(project_settings(project_dir).get("name") or project_dir.name)
