@@ -51,6 +51,15 @@ def scan_command(
         bool,
         typer.Option("--no-wait", help="Fail at once if another process is scanning a stack."),
     ] = False,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel",
+            min=1,
+            max=64,
+            help="Stacks scanned at once (default: [daemon] max_parallel).",
+        ),
+    ] = None,
     fail_on: Annotated[
         Severity | None,
         typer.Option(
@@ -76,6 +85,7 @@ def scan_command(
         if check is None
         else (list(Check) if check is CheckChoice.BOTH else [Check(check.value)])
     )
+    workers = parallel or config.daemon.max_parallel
     runtime = Runtime.open(config)
     runtime.install_plugins()  # fails fast, before recording anything, without an engine
 
@@ -85,9 +95,10 @@ def scan_command(
             def progress(stack: StackConfig, check: Check, message: str) -> None:
                 status.update(f"[bold]{escape(stack.name)}[/] {check.value}: {escape(message)}")
 
-            scans = scan_stacks(runtime, stacks, checks, progress=progress, wait=not no_wait)
+            scans = scan_stacks(runtime, stacks, checks, progress=progress, wait=not no_wait,
+                                parallel=workers)  # fmt: skip
     else:
-        scans = scan_stacks(runtime, stacks, checks, wait=not no_wait)
+        scans = scan_stacks(runtime, stacks, checks, wait=not no_wait, parallel=workers)
     results = [result for done in scans for result in done.results]
     if not as_json:
         for done in scans:

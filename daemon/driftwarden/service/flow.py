@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 
 from driftwarden.config import StackConfig
@@ -67,7 +69,27 @@ def scan_stacks(
     trigger: Trigger = Trigger.CLI,
     wait: bool = True,
     progress: Progress | None = None,
+    parallel: int = 1,
 ) -> list[StackScan]:
-    """`scan_stack` for each stack, in config order."""
-    return [scan_stack(runtime, stack, checks, trigger=trigger, wait=wait, progress=progress)
-            for stack in stacks]  # fmt: skip
+    """`scan_stack` for each stack, up to `parallel` stacks at once (each stack's checks
+    stay in order, under its lock); the scans come back in config order. An interrupt
+    starts no further check and waits for the running ones, which the engine stops."""
+    if parallel <= 1 or len(stacks) <= 1:
+        return [scan_stack(runtime, stack, checks, trigger=trigger, wait=wait, progress=progress)
+                for stack in stacks]  # fmt: skip
+    cancel = threading.Event()
+    workers = min(parallel, len(stacks))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan") as pool:
+        futures = [
+            pool.submit(scan_stack, runtime, stack, checks, trigger=trigger, wait=wait,
+                        cancel=cancel, progress=progress)
+            for stack in stacks
+        ]  # fmt: skip
+        try:
+            wait_all(futures)
+        except KeyboardInterrupt:
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            raise
+        return [future.result() for future in futures]
