@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -148,15 +148,18 @@ def engine_processes(root_pid: int) -> list[EngineProcess]:
     ]  # fmt: skip
 
 
+T = TypeVar("T")
+
+
 @contextmanager
-def sampling(root_pid: int) -> Iterator[list[list[EngineProcess]]]:
-    """Sample the process table every 50 ms; yields the engine processes of each sample."""
-    samples: list[list[EngineProcess]] = []
+def sampling(measure: Callable[[], T]) -> Iterator[list[T]]:
+    """`measure()` every 50 ms while the block runs; yields the samples."""
+    samples: list[T] = []
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            samples.append(engine_processes(root_pid))
+            samples.append(measure())
             done.wait(0.05)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -237,7 +240,7 @@ def test_schedules_run_up_to_max_parallel_and_a_failing_stack_fails_alone(fleet:
 
     daemon = Daemon(fleet)
     try:
-        with sampling(daemon.process.pid) as samples:
+        with sampling(lambda: engine_processes(daemon.process.pid)) as samples:
             wait_for(
                 lambda: (
                     all(
