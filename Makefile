@@ -1,5 +1,5 @@
 # The two commands (see README): `make demo` runs the main job, `make test` the suite.
-.PHONY: setup demo test lint unit record-events record-kubernetes-events
+.PHONY: setup demo test lint unit bench record-events record-kubernetes-events
 
 # The Python scripts (no .py suffix) that lint checks like the package.
 SCRIPTS = scripts/record-engine-events scripts/record-kubernetes-events scripts/kube-cluster
@@ -22,6 +22,13 @@ lint: setup
 
 test: lint
 	scripts/run-tests
+
+# The benchmarks at their full size, each printing its figures, ratios and goal (slow).
+bench: setup
+	.venv/bin/python bench/fleet.py --stacks 6 --parallel 2
+	.venv/bin/python bench/fleet.py --stacks 24 --parallel 2
+	.venv/bin/python bench/scan_vs_refresh.py
+	.venv/bin/python bench/store_bench.py
 
 unit: setup
 	.venv/bin/python -m pytest tests/unit -q

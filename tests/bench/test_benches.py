@@ -34,3 +34,11 @@ def test_scan_vs_refresh_runs_one_round() -> None:
     out = bench("scan_vs_refresh.py", "--rounds", "1")
     assert "driftwarden scan --check drift --json  median" in out
     assert "ratio scan/refresh:" in out
+
+
+def test_fleet_bench_runs_one_round_of_each_way() -> None:
+    out = bench("fleet.py", "--stacks", "2", "--parallel", "2", "--rounds", "1")
+    for way in ("xargs -P 2 pulumi refresh", "a serial shell loop", "driftwarden scan --all",
+                "the running daemon"):  # fmt: skip
+        assert f"| {way}" in out, out
+    assert "goal: scan and the daemon >= 0.95" in out
