@@ -35,6 +35,8 @@ from driftwarden.system.processes import kill_marked, pid_alive
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
 INTERRUPT_GRACE_SECONDS = 10.0
 _POLL_SECONDS = 0.2
+# How long a spare worker waits for a call before it is retired.
+SPARE_IDLE_SECONDS = 60.0
 # Set in the worker's environment to a token per run; inherited by the whole tree.
 ENGINE_RUN_VARIABLE = "DRIFTWARDEN_ENGINE_RUN"
 
@@ -54,14 +56,10 @@ class _Request:
         ]
 
 
-def _worker(
-    conn: Connection,
-    pulumi_bin: Path | None,
-    target: EngineTarget,
-    request: _Request,
-    run_token: str,
-    parent_pid: int,
-) -> None:
+def _worker(conn: Connection, pulumi_bin: Path | None, run_token: str, parent_pid: int) -> None:
+    """One engine call in a process group of its own. Spawned ahead of the call (see
+    `IsolatedEngine`): it imports the engine and runs `pulumi version` while it waits,
+    then serves exactly one request and exits."""
     os.setsid()  # our own process group: the pulumi CLI joins it and gets the interrupt
     os.environ[ENGINE_RUN_VARIABLE] = run_token
     # A stop is an interrupt however it arrives: SIGINT from the daemon, or SIGTERM sent
@@ -79,7 +77,16 @@ def _worker(
             _end_engine_tree(run_token)
 
     try:
-        engine = Engine(pulumi_bin)
+        engine: Engine | EngineError = Engine(pulumi_bin)
+    except EngineError as exc:  # reported as the answer to the request
+        engine = exc
+    try:
+        target, request = conn.recv()
+    except (EOFError, OSError, KeyboardInterrupt):
+        return  # retired unused, or the daemon stopped first
+    try:
+        if isinstance(engine, EngineError):
+            raise engine
         result: object
         if request.call == "history":
             result = engine.history(target)
@@ -120,13 +127,77 @@ def _end_engine_tree(run_token: str) -> None:
     os.killpg(0, signal.SIGKILL)
 
 
-class IsolatedEngine:
-    """Runs each check in a fresh worker process with a timeout and a cancel switch."""
+@dataclass
+class _Worker:
+    """A spawned worker waiting for its request: the pipe's parent end and its token."""
 
-    def __init__(self, pulumi_bin: Path | None = None) -> None:
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    run_token: str
+    born: float
+
+
+class IsolatedEngine:
+    """Runs each engine call in a fresh worker process with a timeout and a cancel switch.
+
+    Starting a worker costs an interpreter, the engine's imports and `pulumi version`
+    (about a second on a busy machine). So up to `spares` workers are started ahead and
+    wait for a call; each serves one call, as before, and a new one is started in its
+    place. Spares unused for `SPARE_IDLE_SECONDS` are retired (`retire_idle`): an idle
+    daemon keeps no engine processes.
+    """
+
+    def __init__(self, pulumi_bin: Path | None = None, *, spares: int = 0) -> None:
         self.pulumi_bin = pulumi_bin
+        self.spares = spares
         # spawn, not fork: the daemon has threads, and a forked copy of them is unsafe.
         self._context = multiprocessing.get_context("spawn")
+        self._waiting: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._context.Pipe(duplex=True)
+        run_token = secrets.token_hex(8)
+        process = self._context.Process(
+            target=_worker, args=(child, self.pulumi_bin, run_token, os.getpid()), daemon=False
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent, run_token, time.monotonic())
+
+    def _take(self) -> _Worker:
+        """A waiting worker (else a new one); the spares are topped up behind it."""
+        with self._lock:
+            while self._waiting:
+                worker = self._waiting.pop(0)
+                if worker.process.is_alive():
+                    break
+                worker.conn.close()
+            else:
+                worker = self._spawn()
+            while len(self._waiting) < self.spares:
+                self._waiting.append(self._spawn())
+        return worker
+
+    @property
+    def spare_pids(self) -> list[int]:
+        """The workers started ahead and waiting for a call."""
+        with self._lock:
+            return [w.process.pid for w in self._waiting if w.process.pid is not None]
+
+    def retire_idle(self, now: float | None = None) -> None:
+        """End the spares that waited longer than SPARE_IDLE_SECONDS."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = [w for w in self._waiting if now - w.born > SPARE_IDLE_SECONDS]
+            self._waiting = [w for w in self._waiting if w not in idle]
+        _retire(idle)
+
+    def close(self) -> None:
+        """End every spare (a spare reads the closed pipe and exits)."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        _retire(waiting)
 
     def run(
         self,
@@ -167,15 +238,15 @@ class IsolatedEngine:
         timeout: float,
         cancel: threading.Event | None,
     ) -> Any:
-        parent, child = self._context.Pipe(duplex=False)
-        run_token = secrets.token_hex(8)
-        process = self._context.Process(
-            target=_worker,
-            args=(child, self.pulumi_bin, target, request, run_token, os.getpid()),
-            daemon=False,
-        )
-        process.start()
-        child.close()
+        worker = self._take()
+        parent, process, run_token = worker.conn, worker.process, worker.run_token
+        try:
+            parent.send((target, request))
+        except OSError:  # it died waiting (seen: killed by hand): start a fresh one
+            parent.close()
+            worker = self._spawn()
+            parent, process, run_token = worker.conn, worker.process, worker.run_token
+            parent.send((target, request))
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -239,6 +310,16 @@ class IsolatedEngine:
                 break
             time.sleep(0.1)
         remove_stale_locks(target)
+
+
+def _retire(workers: list[_Worker]) -> None:
+    for worker in workers:
+        worker.conn.close()  # its recv() ends: it exits without running anything
+    for worker in workers:
+        worker.process.join(timeout=5)
+        if worker.process.is_alive() and worker.process.pid is not None:
+            _signal_group(worker.process.pid, signal.SIGKILL)
+            worker.process.join(timeout=5)
 
 
 # A worker killed by SIGTERM or SIGINT was stopped, not broken.

@@ -115,7 +115,9 @@ class Runtime:
     def isolated_engine(self) -> IsolatedEngine:
         from driftwarden.engine.isolated import IsolatedEngine
 
-        return IsolatedEngine(self.config.daemon.pulumi_bin)
+        # As many workers started ahead as may run at once (see IsolatedEngine).
+        daemon = self.config.daemon
+        return IsolatedEngine(daemon.pulumi_bin, spares=daemon.max_parallel)
 
     @property
     def lock_dir(self) -> Path:
@@ -129,6 +131,15 @@ class Runtime:
             timeout = self.config.timeout_of(stack)
             return IsolatedStackEngine(self.isolated_engine, target, timeout, cancel)
         return DirectStackEngine(self.engine, target)
+
+    def retire_idle_workers(self) -> None:
+        if "isolated_engine" in self.__dict__:  # built: only the daemon's runtime has one
+            self.isolated_engine.retire_idle()
+
+    def close_engines(self) -> None:
+        """End the engine workers started ahead (the daemon, on its way out)."""
+        if "isolated_engine" in self.__dict__:
+            self.isolated_engine.close()
 
     @property
     def plan_dir(self) -> Path:

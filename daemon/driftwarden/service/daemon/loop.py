@@ -101,6 +101,7 @@ class Daemon:
                 next_request_poll = now + REQUEST_POLL_SECONDS
             self.schedules.retry_failed(now)
             self.workers.dispatch()
+            self.runtime.retire_idle_workers()
             interval = self.notifier.watchdog_interval
             if interval is not None and now - last_ping >= interval:
                 # Pinged from the loop itself: a stuck loop stops the pings.
@@ -119,6 +120,7 @@ class Daemon:
         logger.info("stopping: interrupting running checks", extra={"running": self.running()})
         self.notifier.stopping()
         self.workers.shutdown()
+        self.runtime.close_engines()
         self.sender.close()
         logger.info("daemon stopped")
 
