@@ -3,11 +3,16 @@ straight with the CLI, is recorded once, with its git author, result and counts.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from typing import Any
 
 import pytest
 
+from driftwarden.config import load_config
+from driftwarden.engine.api import history_stamp
+from driftwarden.service.history import ingest_history
+from driftwarden.service.runtime import Runtime, engine_target
 from tests.integration.conftest import DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
@@ -125,3 +130,39 @@ def test_a_pending_code_change_names_the_newest_commit(fleet: Fleet, demo: DemoS
     assert attribution["commit"] == head
     assert attribution["author"] == f"{AUTHOR} <{EMAIL}>"
     assert attribution["subject"] == "reword the readme"
+
+
+def test_an_unchanged_history_is_not_read_again_and_a_new_update_is(
+    fleet: Fleet, demo: DemoStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A runtime (the daemon's) reads a stack's history before each scan only when the
+    file backend shows a new update since it last read it."""
+    config = load_config(fleet.config_path)
+    stack = config.stack("demo")
+    runtime = Runtime.open(config)
+    target = engine_target(stack, runtime.state)
+    first = history_stamp(target)
+    assert first is not None
+    assert ingest_history(runtime, stack) == 1  # the deploy
+    # A drift check writes no history, so the stamp holds.
+    assert fleet.scan("--check", "drift").code == 0
+    assert history_stamp(target) == first
+
+    # The recorded update is unreadable now (rewritten in place: the folder is unchanged),
+    # so reading the history would say so.
+    history = fleet.state_dir / "backend" / ".pulumi" / "history" / "local-demo" / "dev"
+    (update,) = history.glob("*.history.json")
+    intact = update.read_bytes()
+    update.write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="driftwarden"):
+        assert ingest_history(runtime, stack) == 0
+        assert not caplog.records, "the unchanged history was read again"
+        assert ingest_history(Runtime.open(config), stack) == 0  # a runtime that never read it
+        assert [r.getMessage() for r in caplog.records] == ["cannot read the stack's history"]
+    update.write_bytes(intact)
+
+    # An update by someone else changes the stamp: it is read and recorded.
+    fleet.pulumi(demo, "config", "set", "greeting", "hi\n")
+    fleet.pulumi(demo, "up", "--yes", "--skip-preview")
+    assert history_stamp(target) != first
+    assert ingest_history(runtime, stack) == 1

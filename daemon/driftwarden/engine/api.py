@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from driftwarden.domain.model import Check
 
@@ -67,3 +68,21 @@ def project_settings(project_dir: Path) -> dict[str, Any]:
 
 def project_name(project_dir: Path) -> str:
     return str(project_settings(project_dir).get("name") or project_dir.name)
+
+
+def history_stamp(target: EngineTarget) -> tuple[int, int] | None:
+    """A stamp that changes whenever an update is added to the stack's history, when one
+    can be had without the engine (a file backend: the history folder's mtime and size);
+    None otherwise (read the history to know)."""
+    parsed = urlparse(target.backend_url)
+    if parsed.scheme != "file":
+        return None
+    pulumi_dir = Path(unquote(parsed.path)) / ".pulumi" / "history"
+    for folder in (pulumi_dir / project_name(target.project_dir) / target.stack,
+                   pulumi_dir / target.stack):  # fmt: skip
+        try:
+            status = folder.stat()
+        except OSError:
+            continue
+        return status.st_mtime_ns, status.st_size
+    return None

@@ -7,8 +7,9 @@ import threading
 
 from driftwarden.config import StackConfig
 from driftwarden.domain.errors import DriftwardenError
+from driftwarden.engine.api import history_stamp
 from driftwarden.service.logs import logger
-from driftwarden.service.runtime import Runtime
+from driftwarden.service.runtime import Runtime, engine_target
 from driftwarden.store.updates import record_updates
 
 
@@ -16,7 +17,12 @@ def ingest_history(
     runtime: Runtime, stack: StackConfig, cancel: threading.Event | None = None
 ) -> int:
     """Record the stack's updates not recorded yet; never fails the caller (logs instead).
-    In the daemon the read runs isolated, under the stack's timeout and the shutdown."""
+    In the daemon the read runs isolated, under the stack's timeout and the shutdown. A
+    history this runtime already ingested, unchanged since (a file backend says so
+    without the engine), is not read again."""
+    stamp = history_stamp(engine_target(stack, runtime.state))  # before: a later update shows
+    if stamp is not None and runtime.history_seen.get(stack.name) == stamp:
+        return 0
     try:
         updates = runtime.stack_engine(stack, cancel).history()
     except DriftwardenError as exc:
@@ -25,6 +31,8 @@ def ingest_history(
         return 0
     with runtime.store.write() as session:
         recorded = record_updates(session, runtime.store.audit, stack.name, updates)
+    if stamp is not None:
+        runtime.history_seen[stack.name] = stamp
     if recorded:
         logger.info("stack updates recorded", extra={"stack": stack.name, "updates": recorded})
     return recorded
