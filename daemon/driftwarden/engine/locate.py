@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -30,7 +31,21 @@ def ensure_pulumi_cache(version: str) -> Path:
 
 
 def _command(bin_dir: Path) -> PulumiCommand:
-    """A PulumiCommand for `bin_dir`; building one runs `pulumi version` (once per process)."""
+    """A PulumiCommand for `bin_dir`; building one runs `pulumi version`, so one is built
+    per binary (and per change of it) in a process, however many engines it creates."""
+    try:
+        binary = (bin_dir / "pulumi").stat()
+    except OSError:
+        return _new_command(bin_dir)  # fails with the reason
+    return _shared_command(bin_dir, binary.st_mtime_ns, binary.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_command(bin_dir: Path, _mtime_ns: int, _size: int) -> PulumiCommand:
+    return _new_command(bin_dir)
+
+
+def _new_command(bin_dir: Path) -> PulumiCommand:
     root = bin_dir.parent if bin_dir.name == "bin" else None
     if root is None:  # not a <root>/bin layout: PulumiCommand can then only use PATH
         os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -73,6 +74,8 @@ class Engine:
                 del os.environ[key]
         # Building a PulumiCommand runs `pulumi version`: locate builds one; share it.
         self.bin_dir, self.command = locate_engine(pulumi_bin)
+        self._selected: dict[tuple[str, str, tuple[tuple[str, str], ...]], Stack] = {}
+        self._selecting = threading.Lock()
         self.version = str(self.command.version)
 
     def run(
@@ -181,13 +184,18 @@ class Engine:
         return times
 
     def _select(self, target: EngineTarget) -> Stack:
-        """The target's stack in a local workspace with the engine's environment."""
-        workspace = LocalWorkspace(
-            work_dir=str(target.project_dir),
-            pulumi_command=self.command,
-            env_vars=self.environment(target),
-        )
-        return Stack.select(target.stack, workspace)
+        """The target's stack in a local workspace with the engine's environment. Selected
+        once per engine (`pulumi stack select`): a scan's history read and check share it."""
+        env = self.environment(target)
+        key = (str(target.project_dir), target.stack, tuple(sorted(env.items())))
+        with self._selecting:
+            stack = self._selected.get(key)
+            if stack is None:
+                workspace = LocalWorkspace(
+                    work_dir=str(target.project_dir), pulumi_command=self.command, env_vars=env
+                )
+                stack = self._selected[key] = Stack.select(target.stack, workspace)
+        return stack
 
     def environment(self, target: EngineTarget) -> dict[str, str]:
         """The variables the engine runs with for `target` (beside the inherited ones)."""
