@@ -75,7 +75,14 @@ atexit.register(lambda: sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.m
 sys.argv = ["driftwarden", *sys.argv[1:]]
 main()
 """
-NOT_FOR_READERS = ("pulumi", "grpc", "apprise", "driftwarden.engine.runner", "driftwarden.notify")
+NOT_FOR_READERS = (
+    "pulumi",
+    "grpc",
+    "apprise",
+    "alembic",
+    "driftwarden.engine.runner",
+    "driftwarden.notify",
+)
 
 
 def test_help_status_and_history_load_neither_the_engine_nor_the_notifier(

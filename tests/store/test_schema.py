@@ -18,7 +18,14 @@ from sqlmodel import SQLModel
 
 from driftwarden.domain.errors import DriftwardenError
 from driftwarden.store.audit import CHAIN_LOCK
-from driftwarden.store.db import Store, default_store_url, open_store, redact_db_url, upgrade
+from driftwarden.store.db import (
+    Store,
+    default_store_url,
+    head_revision,
+    open_store,
+    redact_db_url,
+    upgrade,
+)
 from driftwarden.store.migrations import alembic_config
 from driftwarden.store.models import AuditEvent
 from tests.store.conftest import AUDIT_KEY
@@ -26,21 +33,31 @@ from tests.store.conftest import AUDIT_KEY
 TABLES = {"operations", "resource_changes", "property_changes", "findings", "audit_events"}
 
 
-def head_revision() -> str:
+def alembic_head() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
 
 
+def test_the_head_read_without_alembic_is_alembics() -> None:
+    """Starts answer "at head?" from the migration files' names (no Alembic import):
+    each migration's revision is its file's four digits, and the newest is the head."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    for revision in scripts.walk_revisions():
+        assert revision.path is not None
+        assert Path(revision.path).name[:4] == revision.revision
+    assert head_revision() == alembic_head()
+
+
 def test_migrates_from_empty(store_url: str) -> None:
-    assert upgrade(store_url) == head_revision()
+    assert upgrade(store_url) == alembic_head()
     engine = sqlalchemy.create_engine(store_url)
     try:
         names = set(sqlalchemy.inspect(engine).get_table_names())
     finally:
         engine.dispose()
     assert names >= TABLES | {"alembic_version"}
-    assert upgrade(store_url) == head_revision()  # idempotent
+    assert upgrade(store_url) == alembic_head()  # idempotent
 
 
 def test_schema_matches_models(store: Store) -> None:

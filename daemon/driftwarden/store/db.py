@@ -42,6 +42,9 @@ _MIGRATION_LOCK = 0x6472_6966_7477_6D01
 URL_HINT = "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+
+
 def _json_serializer(value: Any) -> str:
     # The chain's canonical form: `verify` can then hash the stored text as is (it falls
     # back to re-serializing when the text differs).
@@ -132,11 +135,8 @@ def _answers(store: Store) -> None:
 
 
 def _schema_is_current(store: Store) -> None:
-    from driftwarden.store.migrations import schema_is_current
-
     try:
-        with store.engine.connect() as connection:
-            current, head = schema_is_current(connection)
+        current, head = _stored_revision(store.engine), head_revision()
     except DBAPIError as exc:
         raise _connect_error(store.engine.url, exc) from None
     if current != head:
@@ -187,7 +187,30 @@ def upgrade(store_or_url: Store | str) -> str:
     return _upgrade(store_or_url.engine)
 
 
+def head_revision() -> str:
+    """The newest schema revision this driftwarden knows: its migrations are named
+    `NNNN_what.py` with revision "NNNN" (tests/store/test_schema.py holds them to it)."""
+    return max(path.name[:4] for path in _MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def _stored_revision(engine: sqlalchemy.Engine) -> str | None:
+    """The store's schema revision, read without Alembic (None: no schema yet)."""
+    with engine.connect() as connection:
+        has_schema = sqlalchemy.inspect(connection).has_table("alembic_version")
+        if not has_schema:
+            return None
+        revision = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version"))
+        return revision.scalar()
+
+
 def _upgrade(engine: sqlalchemy.Engine) -> str:
+    try:
+        # Most starts find the schema at head: answered without importing Alembic (a
+        # quarter of a second), before any lock is taken.
+        if (current := _stored_revision(engine)) == head_revision():
+            return current
+    except DBAPIError as exc:
+        raise _connect_error(engine.url, exc) from None
     # Imported here: Alembic is only needed when migrating.
     from driftwarden.store.migrations import run_upgrade
 

@@ -24,15 +24,6 @@ def alembic_config(connection: sqlalchemy.Connection | None = None) -> Config:
     return config
 
 
-def schema_is_current(connection: sqlalchemy.Connection) -> tuple[str | None, str]:
-    """The store's revision and the newest this driftwarden knows."""
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    current = MigrationContext.configure(connection).get_current_revision()
-    return current, head or ""
-
-
 def run_upgrade(connection: sqlalchemy.Connection) -> str:
     """Upgrade to head on `connection` (inside the caller's transaction); the revision."""
     command.upgrade(alembic_config(connection), "head")
