@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -10,6 +12,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 
 from pulumi.automation import PulumiCommand
+from semver import VersionInfo
 
 from driftwarden.engine.errors import EngineError, EngineErrorKind
 
@@ -21,23 +24,75 @@ def pinned_version() -> str:
     return package_version("pulumi")
 
 
-def ensure_pulumi_cache(version: str) -> Path:
-    """Where scripts/ensure-pulumi caches the engine it builds."""
+def _cache_root() -> Path:
     root = os.environ.get("DRIFTWARDEN_PULUMI_CACHE")
     if root is None:
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         root = str(Path(cache) / "driftwarden" / "pulumi")
-    return Path(root) / f"v{version}" / "bin"
+    return Path(root)
+
+
+def ensure_pulumi_cache(version: str) -> Path:
+    """Where scripts/ensure-pulumi caches the engine it builds."""
+    return _cache_root() / f"v{version}" / "bin"
 
 
 def _command(bin_dir: Path) -> PulumiCommand:
-    """A PulumiCommand for `bin_dir`; building one runs `pulumi version`, so one is built
-    per binary (and per change of it) in a process, however many engines it creates."""
+    """A PulumiCommand for `bin_dir`. Building one runs `pulumi version` (a fifth of a
+    second), so one is built per binary in a process, and a version once read is kept
+    for the next process (VERIFIED, keyed by the binary's path, mtime and size)."""
     try:
         binary = (bin_dir / "pulumi").stat()
     except OSError:
         return _new_command(bin_dir)  # fails with the reason
-    return _shared_command(bin_dir, binary.st_mtime_ns, binary.st_size)
+    key, stamp = str(bin_dir / "pulumi"), [binary.st_mtime_ns, binary.st_size]
+    known = _verified().get(key)
+    if isinstance(known, list) and known[:2] == stamp and isinstance(known[2], str):
+        return _known_command(bin_dir, known[2])
+    command = _shared_command(bin_dir, binary.st_mtime_ns, binary.st_size)
+    if command.version is not None:
+        _remember(key, [*stamp, str(command.version)])
+    return command
+
+
+VERIFIED = "verified-versions.json"
+
+
+def _verified() -> dict[str, object]:
+    try:
+        data = json.loads((_cache_root() / VERIFIED).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember(key: str, verified: list[object]) -> None:
+    """Best effort: an unwritable cache (a hardened service) only costs the check."""
+    path = _cache_root() / VERIFIED
+    data = _verified() | {key: verified}
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(data))
+        temporary.replace(path)
+
+
+def _known_command(bin_dir: Path, version: str) -> PulumiCommand:
+    """The PulumiCommand the SDK would build, without running `pulumi version` again.
+    Its public attributes (`command`, `version`) are all the workspaces use."""
+    command = PulumiCommand.__new__(PulumiCommand)
+    root = bin_dir.parent if bin_dir.name == "bin" else None
+    if root is None:
+        _on_path(bin_dir)
+    command.command = str(root / "bin" / "pulumi") if root else "pulumi"
+    command.version = VersionInfo.parse(version)
+    return command
+
+
+def _on_path(bin_dir: Path) -> None:
+    path = os.environ.get("PATH", "")
+    if str(bin_dir) not in path.split(os.pathsep):
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{path}"
 
 
 @functools.lru_cache(maxsize=8)
@@ -48,7 +103,7 @@ def _shared_command(bin_dir: Path, _mtime_ns: int, _size: int) -> PulumiCommand:
 def _new_command(bin_dir: Path) -> PulumiCommand:
     root = bin_dir.parent if bin_dir.name == "bin" else None
     if root is None:  # not a <root>/bin layout: PulumiCommand can then only use PATH
-        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        _on_path(bin_dir)
     try:
         # skip_version_check: we demand an exact match below, not the SDK's minimum.
         return PulumiCommand(root=str(root) if root else None, skip_version_check=True)
