@@ -193,7 +193,9 @@ def test_the_cli_remediates_each_stack_right_after_its_check_like_the_daemon(
     configure(fleet, http_endpoint, policy="up")
     for stack in (alpha, bravo):
         (stack.files / "motd.txt").write_text("HACKED\n")
-    assert fleet.scan("--all").code == 3
+    # One stack at a time, so the order is the flow's (side by side, each stack's own
+    # operations keep this order; test_parallel_scan).
+    assert fleet.scan("--all", "--parallel", "1").code == 3
     ops = [(o["stack"], o["kind"], o["trigger"]) for o in history(fleet)]
     assert ops == [
         ("alpha", "drift", "cli"), ("alpha", "plan-up", "remediation"),
