@@ -13,6 +13,7 @@ from driftwarden.config import load_config
 from driftwarden.engine.api import history_stamp
 from driftwarden.service.history import ingest_history
 from driftwarden.service.runtime import Runtime, engine_target
+from driftwarden.store.updates import record_history_stamp
 from tests.integration.conftest import DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
@@ -135,8 +136,8 @@ def test_a_pending_code_change_names_the_newest_commit(fleet: Fleet, demo: DemoS
 def test_an_unchanged_history_is_not_read_again_and_a_new_update_is(
     fleet: Fleet, demo: DemoStack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A runtime (the daemon's) reads a stack's history before each scan only when the
-    file backend shows a new update since it last read it."""
+    """A scan reads a stack's history first only when the file backend shows a new update
+    since the store last ingested it."""
     config = load_config(fleet.config_path)
     stack = config.stack("demo")
     runtime = Runtime.open(config)
@@ -156,8 +157,11 @@ def test_an_unchanged_history_is_not_read_again_and_a_new_update_is(
     update.write_text("{not json")
     with caplog.at_level(logging.WARNING, logger="driftwarden"):
         assert ingest_history(runtime, stack) == 0
+        assert ingest_history(Runtime.open(config), stack) == 0  # another process, same store
         assert not caplog.records, "the unchanged history was read again"
-        assert ingest_history(Runtime.open(config), stack) == 0  # a runtime that never read it
+        with runtime.store.write() as session:  # what the store holds is what decides
+            record_history_stamp(session, "demo", "a stamp of another history")
+        assert ingest_history(runtime, stack) == 0
         assert [r.getMessage() for r in caplog.records] == ["cannot read the stack's history"]
     update.write_bytes(intact)
 

@@ -70,7 +70,7 @@ def project_name(project_dir: Path) -> str:
     return str(project_settings(project_dir).get("name") or project_dir.name)
 
 
-def history_stamp(target: EngineTarget) -> tuple[int, int] | None:
+def history_stamp(target: EngineTarget) -> str | None:
     """A stamp that changes whenever an update is added to the stack's history, when one
     can be had without the engine (a file backend: the history folder's mtime and size);
     None otherwise (read the history to know)."""
@@ -84,5 +84,5 @@ def history_stamp(target: EngineTarget) -> tuple[int, int] | None:
             status = folder.stat()
         except OSError:
             continue
-        return status.st_mtime_ns, status.st_size
+        return f"file:{status.st_mtime_ns}:{status.st_size}"
     return None

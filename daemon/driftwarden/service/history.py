@@ -10,7 +10,11 @@ from driftwarden.domain.errors import DriftwardenError
 from driftwarden.engine.api import history_stamp
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime, engine_target
-from driftwarden.store.updates import record_updates
+from driftwarden.store.updates import (
+    ingested_history_stamp,
+    record_history_stamp,
+    record_updates,
+)
 
 
 def ingest_history(
@@ -18,11 +22,13 @@ def ingest_history(
 ) -> int:
     """Record the stack's updates not recorded yet; never fails the caller (logs instead).
     In the daemon the read runs isolated, under the stack's timeout and the shutdown. A
-    history this runtime already ingested, unchanged since (a file backend says so
-    without the engine), is not read again."""
+    history unchanged since it was last ingested into this store (a file backend says so
+    without the engine) is not read again."""
     stamp = history_stamp(engine_target(stack, runtime.state))  # before: a later update shows
-    if stamp is not None and runtime.history_seen.get(stack.name) == stamp:
-        return 0
+    if stamp is not None:
+        with runtime.store.read() as session:
+            if ingested_history_stamp(session, stack.name) == stamp:
+                return 0
     try:
         updates = runtime.stack_engine(stack, cancel).history()
     except DriftwardenError as exc:
@@ -31,8 +37,8 @@ def ingest_history(
         return 0
     with runtime.store.write() as session:
         recorded = record_updates(session, runtime.store.audit, stack.name, updates)
-    if stamp is not None:
-        runtime.history_seen[stack.name] = stamp
+        if stamp is not None:
+            record_history_stamp(session, stack.name, stamp)
     if recorded:
         logger.info("stack updates recorded", extra={"stack": stack.name, "updates": recorded})
     return recorded

@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,8 +85,6 @@ class Runtime:
     actor: str
     # Run each check in its own process group (timeouts, clean shutdown): the daemon.
     isolated: bool = False
-    # Per stack, the history stamp (engine.api.history_stamp) already ingested.
-    history_seen: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, config: Config, *, actor: str | None = None, isolated: bool = False) -> Runtime:

@@ -220,3 +220,14 @@ class IngestedUpdate(SQLModel, table=True):
     update_key: str = Field(primary_key=True, max_length=100)  # version, or kind@start
     seq: int  # its audit event
     recorded_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class HistoryStamp(SQLModel, table=True):
+    """The stamp of a stack's update history when it was last ingested: a history that
+    still has it holds no update the chain lacks (engine.api.history_stamp)."""
+
+    __tablename__ = "history_stamps"
+
+    stack: str = Field(primary_key=True, max_length=100)
+    stamp: str = Field(max_length=100)
+    recorded_at: datetime = Field(sa_type=UtcDateTime)

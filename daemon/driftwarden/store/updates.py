@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from driftwarden.domain.model import STACK_UPDATE_ACTION_PREFIX, StackUpdate
 from driftwarden.store.audit import AuditChain
-from driftwarden.store.models import AuditEvent, IngestedUpdate, utcnow
+from driftwarden.store.models import AuditEvent, HistoryStamp, IngestedUpdate, utcnow
 
 
 def record_updates(
@@ -44,3 +44,15 @@ def recorded_updates(session: Session, stack: str) -> list[StackUpdate]:
     ).all()
     updates = (StackUpdate.from_details(event.details) for event in events)
     return [update for update in updates if update is not None]
+
+
+def ingested_history_stamp(session: Session, stack: str) -> str | None:
+    row = session.get(HistoryStamp, stack)
+    return None if row is None else row.stamp
+
+
+def record_history_stamp(session: Session, stack: str, stamp: str) -> None:
+    row = session.get(HistoryStamp, stack) or HistoryStamp(stack=stack, stamp=stamp,
+                                                           recorded_at=utcnow())  # fmt: skip
+    row.stamp, row.recorded_at = stamp, utcnow()
+    session.add(row)
