@@ -42,3 +42,9 @@ def test_fleet_bench_runs_one_round_of_each_way() -> None:
                 "the running daemon"):  # fmt: skip
         assert f"| {way}" in out, out
     assert "goal: scan and the daemon >= 0.95" in out
+
+
+def test_cli_start_bench_runs_at_a_tiny_size() -> None:
+    out = bench("cli_start.py", "--stacks", "3", "--operations", "100", "--rounds", "1")
+    for command in ("--help", "--version", "status --json", "history --json --limit 50"):
+        assert f"| {command}" in out, out
