@@ -29,6 +29,7 @@ bench: setup
 	.venv/bin/python bench/fleet.py --stacks 24 --parallel 2
 	.venv/bin/python bench/scan_vs_refresh.py
 	.venv/bin/python bench/cli_start.py
+	.venv/bin/python bench/idle_daemon.py --stacks 10 --seconds 90
 	.venv/bin/python bench/store_bench.py
 
 unit: setup

@@ -48,3 +48,9 @@ def test_cli_start_bench_runs_at_a_tiny_size() -> None:
     out = bench("cli_start.py", "--stacks", "3", "--operations", "100", "--rounds", "1")
     for command in ("--help", "--version", "status --json", "history --json --limit 50"):
         assert f"| {command}" in out, out
+
+
+def test_idle_daemon_bench_runs_for_a_moment() -> None:
+    out = bench("idle_daemon.py", "--stacks", "1", "--seconds", "2")
+    assert "RSS first" in out, out
+    assert "% of a core" in out, out
