@@ -29,7 +29,6 @@ from urllib.parse import unquote, urlparse
 from driftwarden.domain.model import StackUpdate
 from driftwarden.engine.api import Action, CheckRun, EngineTarget, Progress, project_name
 from driftwarden.engine.errors import EngineError, EngineErrorKind
-from driftwarden.engine.runner import Engine
 from driftwarden.system.processes import kill_marked, pid_alive
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
@@ -75,6 +74,8 @@ def _worker(conn: Connection, pulumi_bin: Path | None, run_token: str, parent_pi
             conn.send(("progress", message))
         except OSError:  # the daemon is gone: nobody to report to, nothing to print
             _end_engine_tree(run_token)
+
+    from driftwarden.engine.runner import Engine  # the Pulumi SDK: only in the worker
 
     try:
         engine: Engine | EngineError = Engine(pulumi_bin)

@@ -167,6 +167,8 @@ class Daemon:
         self.notifier.ready()
 
     def _install_plugins(self) -> None:
+        if not self.config.plugins:
+            return  # nor load the engine: the daemon runs it only in its workers
         try:
             for plugin, now in self.runtime.install_plugins():
                 if now:
