@@ -70,14 +70,20 @@ def project_name(project_dir: Path) -> str:
     return str(project_settings(project_dir).get("name") or project_dir.name)
 
 
+def file_backend_dir(backend_url: str) -> Path | None:
+    """The directory of a `file://` state backend; None for any other backend."""
+    parsed = urlparse(backend_url)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
 def history_stamp(target: EngineTarget) -> str | None:
     """A stamp that changes whenever an update is added to the stack's history, when one
     can be had without the engine (a file backend: the history folder's mtime and size);
     None otherwise (read the history to know)."""
-    parsed = urlparse(target.backend_url)
-    if parsed.scheme != "file":
+    backend = file_backend_dir(target.backend_url)
+    if backend is None:
         return None
-    pulumi_dir = Path(unquote(parsed.path)) / ".pulumi" / "history"
+    pulumi_dir = backend / ".pulumi" / "history"
     for folder in (pulumi_dir / project_name(target.project_dir) / target.stack,
                    pulumi_dir / target.stack):  # fmt: skip
         try:

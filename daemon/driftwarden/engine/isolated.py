@@ -24,10 +24,16 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, urlparse
 
 from driftwarden.domain.model import StackUpdate
-from driftwarden.engine.api import Action, CheckRun, EngineTarget, Progress, project_name
+from driftwarden.engine.api import (
+    Action,
+    CheckRun,
+    EngineTarget,
+    Progress,
+    file_backend_dir,
+    project_name,
+)
 from driftwarden.engine.errors import EngineError, EngineErrorKind
 from driftwarden.system.processes import kill_marked, pid_alive
 
@@ -342,11 +348,11 @@ def remove_stale_locks(target: EngineTarget) -> list[Path]:
     Only locks whose recorded host is ours and whose pid is gone: a lock held by a live
     process (ours or anyone's) or taken on another host is respected.
     """
-    parsed = urlparse(target.backend_url)
-    if parsed.scheme != "file":
+    backend = file_backend_dir(target.backend_url)
+    if backend is None:
         return []
     project = project_name(target.project_dir)
-    locks = Path(unquote(parsed.path)) / ".pulumi" / "locks"
+    locks = backend / ".pulumi" / "locks"
     removed = []
     for lock in locks.glob(f"*/{project}/{target.stack}/*.json"):
         try:

@@ -9,12 +9,11 @@ machine running `config check` may not be the one running the daemon.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlparse
 
 from driftwarden.config import Config
 from driftwarden.domain.errors import DriftwardenError
+from driftwarden.engine.api import file_backend_dir
 from driftwarden.notify.deliver import unusable
 from driftwarden.service.notifications import target_urls
 from driftwarden.service.runtime import store_url
@@ -85,10 +84,8 @@ def _connections(config: Config) -> list[Problem]:
     if reason is not None:
         hint = "check [daemon] database_url and that the server runs"
         problems.append(Problem("warning", "audit store", reason, hint))
-    backend = urlparse(state.backend_url)
-    if backend.scheme == "file" and not state.uses_default_backend:
-        path = Path(unquote(backend.path))
-        if not path.is_dir():
-            problems.append(Problem("warning", "backend", f"{path} is not a directory",
-                                    "create it, or fix [daemon] backend_url"))  # fmt: skip
+    path = file_backend_dir(state.backend_url)
+    if path is not None and not state.uses_default_backend and not path.is_dir():
+        problems.append(Problem("warning", "backend", f"{path} is not a directory",
+                                "create it, or fix [daemon] backend_url"))  # fmt: skip
     return problems
