@@ -46,14 +46,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="dw-fleet-") as scratch:
-        root = Path(scratch)
-        (root / "template").mkdir()
-        (root / "fleet").mkdir()
-        template = Fleet(root=root / "template")
-        deployed = template.deployment(template.add("template"))
-        fleet = Fleet(root=root / "fleet", template=deployed)
-        stacks = [fleet.add(f"s{i:02d}", checks=("drift",), pulumi_stack=f"s{i:02d}",
-                            schedule="every 1h") for i in range(args.stacks)]  # fmt: skip
+        fleet, stacks = hourly_fleet(Path(scratch), args.stacks)
         fleet.write_config(f"max_parallel = {args.parallel}")
         for stack in stacks:
             (stack.files / "motd.txt").write_text("edited by hand\n")
@@ -108,6 +101,18 @@ def main() -> None:
         print(f"| {how:<58} | {median:8.2f}s | {median / args.stacks:8.2f}s |"
               f" {baseline / median:11.2f} |")  # fmt: skip
     print(f"goal: scan and the daemon >= {GOAL:.2f} of xargs -P throughput")
+
+
+def hourly_fleet(root: Path, count: int) -> tuple[Fleet, list[DemoStack]]:
+    """`count` copies of one real deployment of the demo stack (drift checks, hourly)."""
+    (root / "template").mkdir()
+    (root / "fleet").mkdir()
+    template = Fleet(root=root / "template")
+    deployed = template.deployment(template.add("template"))
+    fleet = Fleet(root=root / "fleet", template=deployed)
+    stacks = [fleet.add(f"s{i:02d}", checks=("drift",), pulumi_stack=f"s{i:02d}",
+                        schedule="every 1h") for i in range(count)]  # fmt: skip
+    return fleet, stacks
 
 
 class Daemon:

@@ -19,9 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests.integration.* holds the deploy-once helpers
 sys.path.insert(0, str(REPO / "bench"))
 
-from tests.integration.conftest import Fleet  # noqa: E402
-
-from fleet import Daemon  # noqa: E402
+from fleet import Daemon, hourly_fleet  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -68,14 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="dw-idle-") as scratch:
-        root = Path(scratch)
-        (root / "template").mkdir()
-        (root / "fleet").mkdir()
-        template = Fleet(root=root / "template")
-        deployed = template.deployment(template.add("template"))
-        fleet = Fleet(root=root / "fleet", template=deployed)
-        stacks = [fleet.add(f"s{i:02d}", checks=("drift",), pulumi_stack=f"s{i:02d}",
-                            schedule="every 1h") for i in range(args.stacks)]  # fmt: skip
+        fleet, stacks = hourly_fleet(Path(scratch), args.stacks)
         daemon = Daemon(fleet, stacks)  # returns once the first scans are done
         try:
             pid = daemon.process.pid
