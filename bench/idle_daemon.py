@@ -45,16 +45,18 @@ def tree(root: int) -> list[int]:
 
 
 def rss_and_cpu(pids: list[int]) -> tuple[int, float]:
-    """Resident bytes and CPU seconds (user + system) of `pids`; the first (the daemon)
-    also counts its children that ended (the workers it joined)."""
+    """Resident bytes and CPU seconds of `pids`: each one's user + system time and that of
+    its children that ended (cutime, cstime). A worker's finished engine runs are in its
+    own cutime, and move into the daemon's when the daemon reaps it: counting both for
+    every process keeps a worker retired during the window from adding the CPU of the
+    checks it served before the window."""
     rss, cpu = 0, 0.0
-    for index, pid in enumerate(pids):
+    for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        used = fields[11:15] if index == 0 else fields[11:13]  # utime stime [cutime cstime]
-        cpu += sum(int(ticks) for ticks in used) / TICKS
+        cpu += sum(int(ticks) for ticks in fields[11:15]) / TICKS  # utime stime cutime cstime
         rss += int(fields[21]) * PAGE
     return rss, cpu
 

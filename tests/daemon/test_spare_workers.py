@@ -1,14 +1,18 @@
-"""The daemon's engine workers are started ahead of the call that needs them (each still
-serves one call in a process group of its own), and retired when the daemon idles."""
+"""The daemon's engine workers are started ahead of the call that needs them, serve call
+after call (each in the process group of their own), and are retired when the daemon
+idles; a worker whose call was stopped is never used again."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
 
 from driftwarden.config import load_config
+from driftwarden.engine.api import Action, EngineTarget
+from driftwarden.engine.errors import EngineError, EngineErrorKind
 from driftwarden.engine.isolated import SPARE_IDLE_SECONDS, IsolatedEngine
 from driftwarden.service.runtime import engine_target
 from driftwarden.service.statedir import StateDir
@@ -26,29 +30,51 @@ def alive(pid: int) -> bool:
         return stat.read().split(") ")[1][0] != "Z"
 
 
-def test_a_spare_serves_the_next_call_and_idle_spares_are_retired(
+def demo_target(fleet: Fleet) -> EngineTarget:
+    config = load_config(fleet.config_path)
+    return engine_target(config.stack("demo"), StateDir.for_config(config))
+
+
+def test_a_worker_serves_call_after_call_and_idle_workers_are_retired(
     fleet: Fleet, demo: DemoStack
 ) -> None:
-    config = load_config(fleet.config_path)
-    target = engine_target(config.stack("demo"), StateDir.for_config(config))
+    target = demo_target(fleet)
     engine = IsolatedEngine(spares=1)
     try:
         assert [u.kind for u in engine.history(target, timeout=120)] == ["update"]
-        (spare,) = engine.spare_pids
-        assert alive(spare)
-        assert engine.history(target, timeout=120)  # served by the spare, which then exits
-        deadline = time.monotonic() + 10
-        while alive(spare) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(spare), "a worker serves one call only"
-        (next_spare,) = engine.spare_pids
-        assert next_spare != spare
+        (worker,) = engine.spare_pids
+        assert alive(worker)
+        run = engine.run(target, Action.DRIFT, timeout=120)  # the same worker again
+        assert run.events, "the check ran"
+        assert engine.spare_pids == [worker], "the worker waits for the next call"
 
         engine.retire_idle(time.monotonic() + SPARE_IDLE_SECONDS / 2)
-        assert engine.spare_pids == [next_spare], "retired before its time"
+        assert engine.spare_pids == [worker], "retired before its time"
         engine.retire_idle(time.monotonic() + SPARE_IDLE_SECONDS + 1)
         assert engine.spare_pids == []
-        assert not alive(next_spare)
+        assert not alive(worker)
     finally:
         engine.close()
     assert engine.spare_pids == []
+
+
+def test_a_stopped_call_takes_its_worker_down_and_a_fresh_one_takes_its_place(
+    fleet: Fleet, demo: DemoStack
+) -> None:
+    target = demo_target(fleet)
+    engine = IsolatedEngine(spares=1)
+    try:
+        engine.history(target, timeout=120)
+        (worker,) = engine.spare_pids
+        cancel = threading.Event()
+        cancel.set()  # a shutdown already under way when the call starts
+        with pytest.raises(EngineError) as stopped:
+            engine.run(target, Action.DRIFT, timeout=120, cancel=cancel)
+        assert stopped.value.kind is EngineErrorKind.CANCELLED
+        assert not alive(worker), "a stopped worker is never used again"
+        (fresh,) = engine.spare_pids
+        assert fresh != worker
+        assert engine.history(target, timeout=120)
+        assert engine.spare_pids == [fresh]
+    finally:
+        engine.close()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from driftwarden.domain.model import StackUpdate
 from driftwarden.engine.api import (
@@ -37,11 +37,17 @@ from driftwarden.engine.api import (
 from driftwarden.engine.errors import EngineError, EngineErrorKind
 from driftwarden.system.processes import kill_marked, pid_alive
 
+if TYPE_CHECKING:
+    from driftwarden.engine.runner import Engine
+
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
 INTERRUPT_GRACE_SECONDS = 10.0
 _POLL_SECONDS = 0.2
-# How long a spare worker waits for a call before it is retired.
+# How long a waiting worker waits for a call before it is retired.
 SPARE_IDLE_SECONDS = 60.0
+# A worker serves up to this many calls, then exits and a fresh one takes its place: what
+# a long-lived interpreter accumulates (caches, fragmentation) stays bounded.
+CALLS_PER_WORKER = 100
 # Set in the worker's environment to a token per run; inherited by the whole tree.
 ENGINE_RUN_VARIABLE = "DRIFTWARDEN_ENGINE_RUN"
 
@@ -62,9 +68,10 @@ class _Request:
 
 
 def _worker(conn: Connection, pulumi_bin: Path | None, run_token: str, parent_pid: int) -> None:
-    """One engine call in a process group of its own. Spawned ahead of the call (see
-    `IsolatedEngine`): it imports the engine and runs `pulumi version` while it waits,
-    then serves exactly one request and exits."""
+    """Engine calls in a process group of its own. Spawned ahead of the first call (see
+    `IsolatedEngine`): it imports the engine and runs `pulumi version` while it waits, then
+    serves calls one at a time until it is retired, stopped, or has served
+    CALLS_PER_WORKER. Every reply says whether the worker waits for another call."""
     os.setsid()  # our own process group: the pulumi CLI joins it and gets the interrupt
     os.environ[ENGINE_RUN_VARIABLE] = run_token
     # A stop is an interrupt however it arrives: SIGINT from the daemon, or SIGTERM sent
@@ -77,7 +84,7 @@ def _worker(conn: Connection, pulumi_bin: Path | None, run_token: str, parent_pi
 
     def progress(message: str) -> None:
         try:
-            conn.send(("progress", message))
+            conn.send(("progress", message, None))
         except OSError:  # the daemon is gone: nobody to report to, nothing to print
             _end_engine_tree(run_token)
 
@@ -88,9 +95,33 @@ def _worker(conn: Connection, pulumi_bin: Path | None, run_token: str, parent_pi
     except EngineError as exc:  # reported as the answer to the request
         engine = exc
     try:
-        target, request = conn.recv()
-    except (EOFError, OSError, KeyboardInterrupt):
-        return  # retired unused, or the daemon stopped first
+        for served in range(1, CALLS_PER_WORKER + 1):
+            try:
+                target, request = conn.recv()
+            except (EOFError, OSError, KeyboardInterrupt):
+                return  # retired, or the daemon stopped first
+            if not _serve(conn, run_token, engine, target, request, progress,
+                          last=served == CALLS_PER_WORKER):  # fmt: skip
+                return
+    finally:
+        conn.close()
+
+
+def _serve(
+    conn: Connection,
+    run_token: str,
+    engine: Engine | EngineError,
+    target: EngineTarget,
+    request: _Request,
+    progress: Progress,
+    *,
+    last: bool,
+) -> bool:
+    """One call, answered with ("done", result, waits) or ("error", details, waits);
+    whether the worker waits for another call. After an interrupt or an unexpected
+    failure it does not: the engine tree may be half stopped. Nor after the engine
+    failed to start: the next call gets a fresh try (the binary may have been fixed)."""
+    last = last or isinstance(engine, EngineError)
     try:
         if isinstance(engine, EngineError):
             raise engine
@@ -102,19 +133,25 @@ def _worker(conn: Connection, pulumi_bin: Path | None, run_token: str, parent_pi
         else:
             assert request.action is not None
             result = engine.run(target, request.action, progress, plan_file=request.plan_file)
-        _reply(conn, run_token, ("done", result))
+        waits = not last
+        _reply(conn, run_token, ("done", result, waits))
     except EngineError as exc:
-        _reply(conn, run_token, ("error", (exc.kind.value, exc.message, exc.hint)))
+        waits = not last and exc.kind is not EngineErrorKind.CANCELLED
+        _reply(conn, run_token, ("error", (exc.kind.value, exc.message, exc.hint), waits))
     except KeyboardInterrupt:
-        _reply(conn, run_token, ("error", (EngineErrorKind.CANCELLED.value, "interrupted", None)))
+        waits = False
+        details = (EngineErrorKind.CANCELLED.value, "interrupted", None)
+        _reply(conn, run_token, ("error", details, waits))
     except BaseException as exc:
+        waits = False
         message = f"{type(exc).__name__}: {exc}"
-        _reply(conn, run_token, ("error", (EngineErrorKind.ENGINE_ERROR.value, message, None)))
-    finally:
-        conn.close()
+        _reply(
+            conn, run_token, ("error", (EngineErrorKind.ENGINE_ERROR.value, message, None), waits)
+        )
+    return waits
 
 
-def _reply(conn: Connection, run_token: str, message: tuple[str, Any]) -> None:
+def _reply(conn: Connection, run_token: str, message: tuple[str, Any, bool]) -> None:
     try:
         conn.send(message)
     except OSError:
@@ -136,22 +173,25 @@ def _end_engine_tree(run_token: str) -> None:
 
 @dataclass
 class _Worker:
-    """A spawned worker waiting for its request: the pipe's parent end and its token."""
+    """A spawned worker: the pipe's parent end, its token, and since when it waits."""
 
     process: multiprocessing.process.BaseProcess
     conn: Connection
     run_token: str
-    born: float
+    idle_since: float
 
 
 class IsolatedEngine:
-    """Runs each engine call in a fresh worker process with a timeout and a cancel switch.
+    """Runs each engine call in a worker process with a timeout and a cancel switch.
 
     Starting a worker costs an interpreter, the engine's imports and `pulumi version`
-    (about a second on a busy machine). So up to `spares` workers are started ahead and
-    wait for a call; each serves one call, as before, and a new one is started in its
-    place. Spares unused for `SPARE_IDLE_SECONDS` are retired (`retire_idle`): an idle
-    daemon keeps no engine processes.
+    (about a second of CPU, which on a busy machine the engines it runs compete for). So
+    up to `spares` workers are kept: started ahead, they wait for a call, and a worker
+    whose call ended normally waits for the next one (its stack selections kept). A
+    worker whose call was stopped (timeout, cancel) is killed with its whole tree and
+    replaced. Workers waiting longer than `SPARE_IDLE_SECONDS` are retired
+    (`retire_idle`): an idle daemon keeps no engine processes. With `spares=0` every
+    call gets a fresh worker that exits after it.
     """
 
     def __init__(self, pulumi_bin: Path | None = None, *, spares: int = 0) -> None:
@@ -160,6 +200,7 @@ class IsolatedEngine:
         # spawn, not fork: the daemon has threads, and a forked copy of them is unsafe.
         self._context = multiprocessing.get_context("spawn")
         self._waiting: list[_Worker] = []
+        self._busy = 0
         self._lock = threading.Lock()
 
     def _spawn(self) -> _Worker:
@@ -176,32 +217,51 @@ class IsolatedEngine:
         """A waiting worker (else a new one); the spares are topped up behind it."""
         with self._lock:
             while self._waiting:
-                worker = self._waiting.pop(0)
+                worker = self._waiting.pop()  # the most recently used: the others retire
                 if worker.process.is_alive():
                     break
                 worker.conn.close()
             else:
                 worker = self._spawn()
-            while len(self._waiting) < self.spares:
-                self._waiting.append(self._spawn())
+            self._busy += 1
+            self._top_up()
         return worker
+
+    def _top_up(self) -> None:
+        """Start workers ahead until `spares` exist (busy or waiting). Holds the lock."""
+        while len(self._waiting) + self._busy < self.spares:
+            self._waiting.append(self._spawn())
+
+    def _give_back(self, worker: _Worker | None) -> None:
+        """A call ended: its worker (None if it was not reusable) waits for the next."""
+        retired = []
+        with self._lock:
+            self._busy -= 1
+            if worker is not None:
+                if len(self._waiting) + self._busy < self.spares:
+                    worker.idle_since = time.monotonic()
+                    self._waiting.append(worker)
+                else:
+                    retired.append(worker)
+            self._top_up()
+        _retire(retired)
 
     @property
     def spare_pids(self) -> list[int]:
-        """The workers started ahead and waiting for a call."""
+        """The workers waiting for a call."""
         with self._lock:
             return [w.process.pid for w in self._waiting if w.process.pid is not None]
 
     def retire_idle(self, now: float | None = None) -> None:
-        """End the spares that waited longer than SPARE_IDLE_SECONDS."""
+        """End the workers that waited longer than SPARE_IDLE_SECONDS."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            idle = [w for w in self._waiting if now - w.born > SPARE_IDLE_SECONDS]
+            idle = [w for w in self._waiting if now - w.idle_since > SPARE_IDLE_SECONDS]
             self._waiting = [w for w in self._waiting if w not in idle]
         _retire(idle)
 
     def close(self) -> None:
-        """End every spare (a spare reads the closed pipe and exits)."""
+        """End every waiting worker (a worker reads the closed pipe and exits)."""
         with self._lock:
             waiting, self._waiting = self._waiting, []
         _retire(waiting)
@@ -246,30 +306,32 @@ class IsolatedEngine:
         cancel: threading.Event | None,
     ) -> Any:
         worker = self._take()
-        parent, process, run_token = worker.conn, worker.process, worker.run_token
         try:
-            parent.send((target, request))
+            worker.conn.send((target, request))
         except OSError:  # it died waiting (seen: killed by hand): start a fresh one
-            parent.close()
+            worker.conn.close()
             worker = self._spawn()
-            parent, process, run_token = worker.conn, worker.process, worker.run_token
-            parent.send((target, request))
+            worker.conn.send((target, request))
+        parent, process, run_token = worker.conn, worker.process, worker.run_token
         deadline = time.monotonic() + timeout
+        waits = False  # whether the worker, its call over, waits for another
         try:
             while True:
                 if parent.poll(_POLL_SECONDS):
                     try:
-                        kind, payload = parent.recv()
+                        kind, payload, worker_waits = parent.recv()
                     except EOFError:
                         break
                     if kind == "progress":
                         if progress is not None:
                             progress(str(payload))
                         continue
+                    waits = bool(worker_waits)
                     if kind == "done":
                         return payload
                     error_kind, message, hint = payload
                     if cancel is not None and cancel.is_set():
+                        waits = False
                         raise _stopped()  # the engine failed because it was being stopped
                     raise EngineError(EngineErrorKind(error_kind), message, hint=hint)
                 if not process.is_alive() and not parent.poll():
@@ -293,10 +355,13 @@ class IsolatedEngine:
                 f"the engine worker died (exit code {process.exitcode})",
             )
         finally:
-            parent.close()
-            process.join(timeout=10)  # a finished worker exits on its own
-            if process.is_alive():
-                self._stop(process, target, run_token)
+            reusable = waits and self.spares > 0 and process.is_alive()
+            if not reusable:
+                parent.close()
+                process.join(timeout=10)  # a finished worker exits on its own
+                if process.is_alive():
+                    self._stop(process, target, run_token)
+            self._give_back(worker if reusable else None)
 
     def _stop(
         self, process: multiprocessing.process.BaseProcess, target: EngineTarget, run_token: str

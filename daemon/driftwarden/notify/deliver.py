@@ -23,12 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-
-import apprise
+from typing import TYPE_CHECKING
 
 from driftwarden.domain.redact import EMAIL_SCHEMES, MASK, redact_url, secret_parts, split_url
 from driftwarden.domain.text import shorten
 from driftwarden.notify.render import Message
+
+if TYPE_CHECKING:  # imported where used: a process that never delivers does not load
+    import apprise  # apprise (about 20 MB, 60 ms)
 
 ERROR_CHARS = 500  # one target's error line is cut to this length
 _LOGGER_NAME = "apprise"
@@ -146,6 +148,8 @@ _LOAD_NOISE = ("Could not load", "Unparseable", "Unsupported")
 
 def _load_url(url: str, asset: apprise.AppriseAsset) -> apprise.NotifyBase | str:
     """The apprise service of one URL, or why the URL cannot be used (redacted)."""
+    import apprise
+
     with _captured() as capture:
         service = apprise.Apprise.instantiate(url.strip(), asset=asset)
     if service is None:
@@ -158,6 +162,8 @@ def _load_url(url: str, asset: apprise.AppriseAsset) -> apprise.NotifyBase | str
 def unusable(urls: Sequence[str], config_file: str | PathLike[str] | None = None) -> str | None:
     """Why a target's URLs (or its apprise config file) cannot be used, redacted; None
     when apprise loads them all. Offline: nothing is sent."""
+    import apprise
+
     asset = apprise.AppriseAsset()
     _remember_secrets(urls)
     for url in urls:
@@ -179,6 +185,8 @@ def _load_config(
     Every service of the file is notified, whatever its tags. A file with an entry that
     apprise cannot load is refused as a whole, like a target with an invalid URL.
     """
+    import apprise
+
     try:
         content = Path(path).read_text()
     except OSError as exc:
@@ -208,6 +216,8 @@ def _send(
     timeout: float,
 ) -> str | None:
     """Notify one service; None when it worked, else a redacted reason."""
+    import apprise
+
     # The socket timeouts bound the work itself; the service timeout only stops waiting.
     service.socket_connect_timeout = min(float(service.socket_connect_timeout), timeout)
     service.socket_read_timeout = min(float(service.socket_read_timeout), timeout)
@@ -249,6 +259,8 @@ def deliver(
     file is invalid. `timeout` bounds each URL's delivery (connect, read, and apprise's
     wait for it).
     """
+    import apprise
+
     _install_log_filters()
     urls = [url for url in urls if url.strip()]
     _remember_secrets(urls)
