@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
 import secrets
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from driftwarden.domain.model import StackUpdate
 from driftwarden.engine.api import (
@@ -35,147 +36,21 @@ from driftwarden.engine.api import (
     project_name,
 )
 from driftwarden.engine.errors import EngineError, EngineErrorKind
+from driftwarden.engine.worker import ENGINE_RUN_VARIABLE, Request
 from driftwarden.system.processes import kill_marked, pid_alive
-
-if TYPE_CHECKING:
-    from driftwarden.engine.runner import Engine
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
 INTERRUPT_GRACE_SECONDS = 10.0
 _POLL_SECONDS = 0.2
 # How long a waiting worker waits for a call before it is retired.
 SPARE_IDLE_SECONDS = 60.0
-# A worker serves up to this many calls, then exits and a fresh one takes its place: what
-# a long-lived interpreter accumulates (caches, fragmentation) stays bounded.
-CALLS_PER_WORKER = 100
-# Set in the worker's environment to a token per run; inherited by the whole tree.
-ENGINE_RUN_VARIABLE = "DRIFTWARDEN_ENGINE_RUN"
-
-
-@dataclass(frozen=True)
-class _Request:
-    """One engine call for the worker: a run (check, plan, apply) or a read."""
-
-    call: Literal["run", "history", "modified_times"]
-    action: Action | None = None
-    plan_file: Path | None = None
-
-    @property
-    def what(self) -> str:  # for messages: "the check ran longer than its timeout"
-        return {"run": "check", "history": "history read", "modified_times": "state read"}[
-            self.call
-        ]
-
-
-def _worker(conn: Connection, pulumi_bin: Path | None, run_token: str, parent_pid: int) -> None:
-    """Engine calls in a process group of its own. Spawned ahead of the first call (see
-    `IsolatedEngine`): it imports the engine and runs `pulumi version` while it waits, then
-    serves calls one at a time until it is retired, stopped, or has served
-    CALLS_PER_WORKER. Every reply says whether the worker waits for another call."""
-    os.setsid()  # our own process group: the pulumi CLI joins it and gets the interrupt
-    os.environ[ENGINE_RUN_VARIABLE] = run_token
-    # A stop is an interrupt however it arrives: SIGINT from the daemon, or SIGTERM sent
-    # to every process of the service at once (systemd's default KillMode).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    # The daemon's pid comes from the daemon: read here, after the ~0.6 s of spawn
-    # start-up, it may already be init's, and a dead daemon would go unnoticed.
-    threading.Thread(target=_die_with_parent, args=(parent_pid, run_token), daemon=True).start()
-
-    def progress(message: str) -> None:
-        try:
-            conn.send(("progress", message, None))
-        except OSError:  # the daemon is gone: nobody to report to, nothing to print
-            _end_engine_tree(run_token)
-
-    from driftwarden.engine.runner import Engine  # the Pulumi SDK: only in the worker
-
-    try:
-        engine: Engine | EngineError = Engine(pulumi_bin)
-    except EngineError as exc:  # reported as the answer to the request
-        engine = exc
-    try:
-        for served in range(1, CALLS_PER_WORKER + 1):
-            try:
-                target, request = conn.recv()
-            except (EOFError, OSError, KeyboardInterrupt):
-                return  # retired, or the daemon stopped first
-            if not _serve(conn, run_token, engine, target, request, progress,
-                          last=served == CALLS_PER_WORKER):  # fmt: skip
-                return
-    finally:
-        conn.close()
-
-
-def _serve(
-    conn: Connection,
-    run_token: str,
-    engine: Engine | EngineError,
-    target: EngineTarget,
-    request: _Request,
-    progress: Progress,
-    *,
-    last: bool,
-) -> bool:
-    """One call, answered with ("done", result, waits) or ("error", details, waits);
-    whether the worker waits for another call. After an interrupt or an unexpected
-    failure it does not: the engine tree may be half stopped. Nor after the engine
-    failed to start: the next call gets a fresh try (the binary may have been fixed)."""
-    last = last or isinstance(engine, EngineError)
-    try:
-        if isinstance(engine, EngineError):
-            raise engine
-        result: object
-        if request.call == "history":
-            result = engine.history(target)
-        elif request.call == "modified_times":
-            result = engine.modified_times(target)
-        else:
-            assert request.action is not None
-            result = engine.run(target, request.action, progress, plan_file=request.plan_file)
-        waits = not last
-        _reply(conn, run_token, ("done", result, waits))
-    except EngineError as exc:
-        waits = not last and exc.kind is not EngineErrorKind.CANCELLED
-        _reply(conn, run_token, ("error", (exc.kind.value, exc.message, exc.hint), waits))
-    except KeyboardInterrupt:
-        waits = False
-        details = (EngineErrorKind.CANCELLED.value, "interrupted", None)
-        _reply(conn, run_token, ("error", details, waits))
-    except BaseException as exc:
-        waits = False
-        message = f"{type(exc).__name__}: {exc}"
-        _reply(
-            conn, run_token, ("error", (EngineErrorKind.ENGINE_ERROR.value, message, None), waits)
-        )
-    return waits
-
-
-def _reply(conn: Connection, run_token: str, message: tuple[str, Any, bool]) -> None:
-    try:
-        conn.send(message)
-    except OSError:
-        _end_engine_tree(run_token)
-
-
-def _die_with_parent(parent_pid: int, run_token: str) -> None:
-    """If the daemon is killed (SIGKILL), take the whole engine tree down with it."""
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    _end_engine_tree(run_token)
-
-
-def _end_engine_tree(run_token: str) -> None:
-    """The daemon is gone: kill the engine tree and this worker, quietly."""
-    kill_marked(ENGINE_RUN_VARIABLE, run_token)
-    os.killpg(0, signal.SIGKILL)
 
 
 @dataclass
 class _Worker:
     """A spawned worker: the pipe's parent end, its token, and since when it waits."""
 
-    process: multiprocessing.process.BaseProcess
+    process: subprocess.Popen[bytes]
     conn: Connection
     run_token: str
     idle_since: float
@@ -197,28 +72,34 @@ class IsolatedEngine:
     def __init__(self, pulumi_bin: Path | None = None, *, spares: int = 0) -> None:
         self.pulumi_bin = pulumi_bin
         self.spares = spares
-        # spawn, not fork: the daemon has threads, and a forked copy of them is unsafe.
-        self._context = multiprocessing.get_context("spawn")
         self._waiting: list[_Worker] = []
         self._busy = 0
         self._lock = threading.Lock()
 
     def _spawn(self) -> _Worker:
-        parent, child = self._context.Pipe(duplex=True)
+        """A fresh interpreter running engine/worker.py, not a fork (the daemon has
+        threads, and a forked copy of them is unsafe) and not multiprocessing's spawn
+        (which re-imports the daemon's main module in the worker and keeps a resource
+        tracker process alive beside the daemon)."""
+        ours, theirs = socket.socketpair()
         run_token = secrets.token_hex(8)
-        process = self._context.Process(
-            target=_worker, args=(child, self.pulumi_bin, run_token, os.getpid()), daemon=False
-        )
-        process.start()
-        child.close()
-        return _Worker(process, parent, run_token, time.monotonic())
+        argv = [sys.executable, "-m", "driftwarden.engine.worker", str(theirs.fileno()),
+                run_token, str(os.getpid())]  # fmt: skip
+        if self.pulumi_bin is not None:
+            argv.append(str(self.pulumi_bin))
+        with theirs:
+            # A session of its own: its group gets the interrupt, and the pulumi CLI joins it.
+            process = subprocess.Popen(
+                argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        return _Worker(process, Connection(ours.detach()), run_token, time.monotonic())
 
     def _take(self) -> _Worker:
         """A waiting worker (else a new one); the spares are topped up behind it."""
         with self._lock:
             while self._waiting:
                 worker = self._waiting.pop()  # the most recently used: the others retire
-                if worker.process.is_alive():
+                if _alive(worker.process):
                     break
                 worker.conn.close()
             else:
@@ -250,7 +131,7 @@ class IsolatedEngine:
     def spare_pids(self) -> list[int]:
         """The workers waiting for a call."""
         with self._lock:
-            return [w.process.pid for w in self._waiting if w.process.pid is not None]
+            return [w.process.pid for w in self._waiting]
 
     def retire_idle(self, now: float | None = None) -> None:
         """End the workers that waited longer than SPARE_IDLE_SECONDS."""
@@ -276,7 +157,7 @@ class IsolatedEngine:
         cancel: threading.Event | None = None,
         plan_file: Path | None = None,
     ) -> CheckRun:
-        run: CheckRun = self._call(target, _Request("run", action, plan_file), progress,
+        run: CheckRun = self._call(target, Request("run", action, plan_file), progress,
                                    timeout=timeout, cancel=cancel)  # fmt: skip
         return run
 
@@ -284,7 +165,7 @@ class IsolatedEngine:
         self, target: EngineTarget, *, timeout: float, cancel: threading.Event | None = None
     ) -> list[StackUpdate]:
         """`Engine.history`, isolated: a backend that hangs is stopped like a check."""
-        updates: list[StackUpdate] = self._call(target, _Request("history"), None,
+        updates: list[StackUpdate] = self._call(target, Request("history"), None,
                                                 timeout=timeout, cancel=cancel)  # fmt: skip
         return updates
 
@@ -292,14 +173,14 @@ class IsolatedEngine:
         self, target: EngineTarget, *, timeout: float, cancel: threading.Event | None = None
     ) -> dict[str, datetime]:
         """`Engine.modified_times` (a state export), isolated."""
-        times: dict[str, datetime] = self._call(target, _Request("modified_times"), None,
+        times: dict[str, datetime] = self._call(target, Request("modified_times"), None,
                                                 timeout=timeout, cancel=cancel)  # fmt: skip
         return times
 
     def _call(
         self,
         target: EngineTarget,
-        request: _Request,
+        request: Request,
         progress: Progress | None,
         *,
         timeout: float,
@@ -334,7 +215,7 @@ class IsolatedEngine:
                         waits = False
                         raise _stopped()  # the engine failed because it was being stopped
                     raise EngineError(EngineErrorKind(error_kind), message, hint=hint)
-                if not process.is_alive() and not parent.poll():
+                if not _alive(process) and not parent.poll():
                     break
                 if cancel is not None and cancel.is_set():
                     self._stop(process, target, run_token)
@@ -347,34 +228,29 @@ class IsolatedEngine:
                         "and was stopped",
                         hint="raise the stack's `timeout`, or find what makes the engine slow",
                     )
-            process.join(timeout=5)
-            if (cancel is not None and cancel.is_set()) or process.exitcode in _STOP_EXITS:
+            _join(process, 5)
+            if (cancel is not None and cancel.is_set()) or process.returncode in _STOP_EXITS:
                 raise _stopped()  # e.g. SIGTERM to every process of the service at once
             raise EngineError(
                 EngineErrorKind.ENGINE_ERROR,
-                f"the engine worker died (exit code {process.exitcode})",
+                f"the engine worker died (exit code {process.returncode})",
             )
         finally:
-            reusable = waits and self.spares > 0 and process.is_alive()
+            reusable = waits and self.spares > 0 and _alive(process)
             if not reusable:
                 parent.close()
-                process.join(timeout=10)  # a finished worker exits on its own
-                if process.is_alive():
+                _join(process, 10)  # a finished worker exits on its own
+                if _alive(process):
                     self._stop(process, target, run_token)
             self._give_back(worker if reusable else None)
 
-    def _stop(
-        self, process: multiprocessing.process.BaseProcess, target: EngineTarget, run_token: str
-    ) -> None:
+    def _stop(self, process: subprocess.Popen[bytes], target: EngineTarget, run_token: str) -> None:
         """SIGINT to the worker's group, a grace period, then SIGKILL to the whole tree;
         then our stale locks."""
-        pid = process.pid
-        if pid is None:
-            return
-        _signal_group(pid, signal.SIGINT)
-        process.join(INTERRUPT_GRACE_SECONDS)
-        _signal_group(pid, signal.SIGKILL)
-        process.join(5)
+        _signal_group(process.pid, signal.SIGINT)
+        _join(process, INTERRUPT_GRACE_SECONDS)
+        _signal_group(process.pid, signal.SIGKILL)
+        _join(process, 5)
         # Plugins live in groups of their own, and the tree outlives the worker for a
         # moment: kill what carries the run's token until nothing does.
         for _ in range(100):
@@ -388,10 +264,20 @@ def _retire(workers: list[_Worker]) -> None:
     for worker in workers:
         worker.conn.close()  # its recv() ends: it exits without running anything
     for worker in workers:
-        worker.process.join(timeout=5)
-        if worker.process.is_alive() and worker.process.pid is not None:
+        _join(worker.process, 5)
+        if _alive(worker.process):
             _signal_group(worker.process.pid, signal.SIGKILL)
-            worker.process.join(timeout=5)
+            _join(worker.process, 5)
+
+
+def _alive(process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is None
+
+
+def _join(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait up to `timeout` for `process` to end (and reap it)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
 
 
 # A worker killed by SIGTERM or SIGINT was stopped, not broken.
