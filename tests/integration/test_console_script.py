@@ -18,8 +18,8 @@ from tests.integration.conftest import DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
 
-COMMANDS = ("scan", "run", "trigger", "status", "history", "remediate", "drift", "audit",
-            "config", "db", "notify", "pulumi-env")  # fmt: skip
+COMMANDS = ("scan", "run", "trigger", "status", "history", "remediate", "report", "drift",
+            "audit", "config", "db", "notify", "pulumi-env")  # fmt: skip
 
 # Read and outbox commands: the same stdout and exit code both ways, on the same store.
 SAME_BOTH_WAYS = [

@@ -17,6 +17,7 @@ from driftwarden.cli.history import history_command
 from driftwarden.cli.notify import notify_app
 from driftwarden.cli.pulumi_env import pulumi_env_command
 from driftwarden.cli.remediate import remediate_command
+from driftwarden.cli.report import report_command
 from driftwarden.cli.run import run_command
 from driftwarden.cli.scan import scan_command
 from driftwarden.cli.status import status_command
@@ -63,6 +64,7 @@ app.command("trigger")(trigger_command)
 app.command("status")(status_command)
 app.command("history")(history_command)
 app.command("remediate")(remediate_command)
+app.command("report")(report_command)
 app.add_typer(drift_app, name="drift")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")

@@ -28,11 +28,3 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     for row in rows:
         out.add_row(*(escape("" if cell is None else str(cell)) for cell in row))
     return out
-
-
-def property_label(path: str, kind: str, source: str = "diff") -> str:
-    """`rules[0].resources[1] (add, outputs only)`: the path, its diff kind, and whether
-    only the refreshed outputs showed it (the provider's own diff did not)."""
-    if not path:
-        return ""
-    return f"{path} ({kind}, outputs only)" if source == "outputs" else f"{path} ({kind})"

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.cli._format import property_label, short_value, table
+from driftwarden.cli._format import short_value, table
 from driftwarden.domain.model import attribution_from_dict, describe_attribution, urn_name
+from driftwarden.domain.text import property_label
 
 drift_app = typer.Typer(help="Inspect findings.", no_args_is_help=True)
 

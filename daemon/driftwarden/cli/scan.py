@@ -11,9 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
-from driftwarden.cli._format import property_label, short_value
+from driftwarden.cli._format import short_value
 from driftwarden.domain.errors import UsageError
 from driftwarden.domain.model import ChangeKind, Check, CheckStatus, Severity, describe_attribution
+from driftwarden.domain.text import property_label
 
 if TYPE_CHECKING:  # loaded by the command that runs, not by every command
     from driftwarden.config import StackConfig

@@ -8,3 +8,11 @@ ELLIPSIS = "…"
 def shorten(text: str, limit: int) -> str:
     """`text` if it fits in `limit` characters, else its start and "…" (`limit` in all)."""
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def property_label(path: str, kind: str, source: str = "diff") -> str:
+    """`rules[0].resources[1] (add, outputs only)`: the path, its diff kind, and whether
+    only the refreshed outputs showed it (the provider's own diff did not)."""
+    if not path:
+        return ""
+    return f"{path} ({kind}, outputs only)" if source == "outputs" else f"{path} ({kind})"

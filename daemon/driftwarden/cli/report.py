@@ -1,0 +1,55 @@
+"""`driftwarden report`: the fleet's drift as one standalone HTML, Markdown or JSON file."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftwarden.cli._context import app_state, handle_errors, stdout
+from driftwarden.domain.errors import UsageError
+
+
+@handle_errors
+def report_command(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Stacks to report on (default: all).")
+    ] = None,
+    form: Annotated[
+        str, typer.Option("--format", help="html (one file, inline CSS), md or json.")
+    ] = "html",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
+    ] = None,
+) -> None:
+    """Summary, every open finding with its diff, severity and attribution, and the
+    audit chain's verified head: for a change review or an audit."""
+    from driftwarden.service.report import ReportFormat, render, report_data
+    from driftwarden.service.runtime import Runtime
+
+    try:
+        chosen = ReportFormat(form)
+    except ValueError:
+        raise UsageError(
+            f"--format {form!r} is not one of html, md, json",
+            hint="`--format md` pastes into a pull request or ticket",
+        ) from None
+    config = app_state(ctx).load()
+    runtime = Runtime.open_reader(config)
+    text = render(report_data(runtime, names or []), chosen)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    # Written whole or not at all: a report half written over an older one misleads.
+    output = output.expanduser()
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=output.parent, prefix=f".{output.name}.", delete=False
+    ) as partial:
+        partial.write(text)
+    os.replace(partial.name, output)
+    stdout.print(f"wrote {output} ({chosen.value}, {len(text.encode()):,} bytes)")
