@@ -20,6 +20,7 @@ from driftwarden.cli.remediate import remediate_command
 from driftwarden.cli.report import report_command
 from driftwarden.cli.run import run_command
 from driftwarden.cli.scan import scan_command
+from driftwarden.cli.serve import serve_command
 from driftwarden.cli.status import status_command
 from driftwarden.cli.trigger import trigger_command
 
@@ -65,6 +66,7 @@ app.command("status")(status_command)
 app.command("history")(history_command)
 app.command("remediate")(remediate_command)
 app.command("report")(report_command)
+app.command("serve")(serve_command)
 app.add_typer(drift_app, name="drift")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")

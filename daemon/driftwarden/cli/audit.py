@@ -111,7 +111,7 @@ def log_command(
 ) -> None:
     """One timeline, newest first: operations, stack updates, findings, remediations, messages."""
     from driftwarden.service.runtime import Runtime
-    from driftwarden.service.views import iso
+    from driftwarden.service.views import audit_event_view
     from driftwarden.store.queries import audit_log
 
     config = app_state(ctx).load()
@@ -135,12 +135,7 @@ def log_command(
     with runtime.store.read() as session:
         events = audit_log(session, stack=stack, since=cutoff, actor=actor, limit=limit,
                            offset=(page - 1) * limit)  # fmt: skip
-        rows = [
-            {"seq": e.seq, "time": iso(e.time), "actor": e.actor, "action": e.action,
-             "stack": e.stack, "operation_id": e.operation_id, "outcome": e.outcome,
-             "details": e.details}
-            for e in events
-        ]  # fmt: skip
+        rows = [audit_event_view(event) for event in events]
     if as_json:
         print_json({"events": rows, "page": page, "limit": limit})
         return

@@ -27,4 +27,17 @@ def run_command(
 
     logs.configure(json_logs)
     daemon = Daemon(find_config(app_state(ctx).config_path))
-    raise typer.Exit(daemon.run())
+    server = None
+    if daemon.config.web.listen is not None:  # the dashboard beside the loop, on its store
+        from driftwarden.web.server import WebServer
+
+        server = WebServer(lambda: daemon.runtime, daemon.config.web,
+                           loop_heartbeat=daemon.heartbeat)  # fmt: skip
+        server.start()
+        logs.logger.info("web server started", extra={"url": server.url})
+    try:
+        code = daemon.run()
+    finally:
+        if server is not None:
+            server.stop()
+    raise typer.Exit(code)

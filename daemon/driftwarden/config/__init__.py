@@ -8,8 +8,11 @@ from driftwarden.config.settings import (
     SeverityName,
     StackConfig,
     TargetConfig,
+    WebSettings,
     find_config,
+    is_loopback,
     load_config,
+    split_listen,
 )
 
 __all__ = [
@@ -20,6 +23,9 @@ __all__ = [
     "SeverityName",
     "StackConfig",
     "TargetConfig",
+    "WebSettings",
     "find_config",
+    "is_loopback",
     "load_config",
+    "split_listen",
 ]

@@ -7,6 +7,7 @@ Every error names the file and line (or the key) and says how to fix it, e.g.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 import tomllib
@@ -122,6 +123,54 @@ def _require_scheme(url: str, schemes: Sequence[str], what: str) -> None:
             f"{shown} is not {what} driftwarden can use: use one of "
             + ", ".join(f"{s}://" for s in schemes)
         )
+
+
+DEFAULT_WEB_PORT = 8080
+_LOOPBACK_NAMES = ("localhost",)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """`127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:9000` or `:8080` (loopback) → (host, port)."""
+    host, sep, port = listen.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port
+        raise ValueError(f"{listen!r} is not HOST:PORT: use e.g. 127.0.0.1:8080")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+class WebSettings(_Model):
+    """`[web]`: the read-only dashboard, `/metrics` and `/healthz`. `serve` listens on
+    `listen` (default 127.0.0.1:8080); `run` starts the same server only when it is set.
+    A non-loopback address needs a credential: a file (or systemd credential) holding a
+    token, sent as `Authorization: Bearer TOKEN` or as the password of basic auth."""
+
+    listen: str | None = None
+    token_file: Path | None = None
+    token_credential: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+    @field_validator("token_file")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _resolve(value, info)
+
+    def address(self) -> tuple[str, int]:
+        return split_listen(self.listen or f"127.0.0.1:{DEFAULT_WEB_PORT}")
 
 
 # The events a target can choose (`events`); all of them by default.
@@ -333,6 +382,7 @@ class StackConfig(_Model):
 class Config(_Model):
     daemon: DaemonSettings = DaemonSettings()
     notifications: NotificationSettings = NotificationSettings()
+    web: WebSettings = WebSettings()
     remediation: RemediationPolicy = RemediationPolicy()
     targets: tuple[TargetConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()

@@ -10,7 +10,7 @@ from driftwarden.config import Config
 from driftwarden.domain.model import Check, stack_state
 from driftwarden.drift.rules import severity_rank
 from driftwarden.store.db import Store
-from driftwarden.store.models import Finding, Operation
+from driftwarden.store.models import AuditEvent, Finding, Operation
 from driftwarden.store.queries import history, open_findings, stack_summaries
 
 CHECKS = frozenset(check.value for check in Check)
@@ -110,3 +110,12 @@ def findings_view(store: Store, stack: str) -> list[dict[str, Any]]:
     with store.read() as session:
         findings = [finding_view(finding) for finding in open_findings(session, stack)]
     return sorted(findings, key=lambda finding: -severity_rank(finding["severity"]))
+
+
+def audit_event_view(event: AuditEvent) -> dict[str, Any]:
+    """One audit event, as `audit log --json` prints it."""
+    return {
+        "seq": event.seq, "time": iso(event.time), "actor": event.actor,
+        "action": event.action, "stack": event.stack, "operation_id": event.operation_id,
+        "outcome": event.outcome, "details": event.details,
+    }  # fmt: skip

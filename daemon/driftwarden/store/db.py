@@ -96,6 +96,16 @@ class Store:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
+    def answers(self) -> str | None:
+        """None when the database answers a query, else why not (one line, no URL)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))
+        except DBAPIError as exc:
+            reason = (str(exc.orig).splitlines() or [""])[0]
+            return f"{type(exc.orig).__name__}: {reason}"
+        return None
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, String, Table, bindparam, delete, func, select, true
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlmodel import Session, col
 
@@ -267,18 +278,28 @@ def audit_log(
     *,
     stack: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     actor: str | None = None,
+    action: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Sequence[AuditEvent]:
     """The audit trail as a timeline, newest first: driftwarden's own operations, the
-    stacks' updates, finding transitions, remediations and notifications."""
+    stacks' updates, finding transitions, remediations and notifications. `actor` matches
+    part of the actor; `action` an action or its family (`finding`: `finding.opened`, …)."""
     query = select(AuditEvent)
     if stack is not None:
         query = query.where(col(AuditEvent.stack) == stack)
     if since is not None:
         query = query.where(col(AuditEvent.time) >= since)
+    if until is not None:
+        query = query.where(col(AuditEvent.time) < until)
     if actor is not None:
         query = query.where(col(AuditEvent.actor).contains(actor))
+    if action:
+        family = action.rstrip(".")
+        query = query.where(
+            or_(col(AuditEvent.action) == family, col(AuditEvent.action).like(f"{family}.%"))
+        )
     query = query.order_by(col(AuditEvent.seq).desc()).offset(offset).limit(limit)
     return session.execute(query).scalars().all()

@@ -55,6 +55,12 @@ class Daemon:
         self.skips = SkipRecorder(self.runtime.store)
         self.status = DaemonStatus(self.runtime, self.notifier)
         self._claimer = f"daemon@{socket.gethostname()}:{os.getpid()}"
+        self._last_tick = time.monotonic()
+
+    def heartbeat(self) -> float:
+        """`time.monotonic()` when the loop last went round: `/healthz` says a loop that
+        stopped going round is stuck."""
+        return self._last_tick
 
     @property
     def config(self) -> Config:
@@ -91,6 +97,7 @@ class Daemon:
         next_request_poll = 0.0
         last_ping = 0.0
         while not self.stopping.is_set():
+            self._last_tick = time.monotonic()
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()

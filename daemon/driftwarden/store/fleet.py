@@ -1,0 +1,149 @@
+"""Fleet-wide reads for the dashboard and `/metrics`: a few grouped statements each,
+whatever the number of stacks (the per-stack reads are in queries.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, or_, select
+from sqlmodel import Session, col
+
+from driftwarden.domain.model import AuditAction, Check, OperationStatus
+from driftwarden.store.models import AuditEvent, Finding, Notification, Operation
+
+# Check durations, in seconds: the histogram's upper bounds (+Inf is added).
+DURATION_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0)
+_CHECKS = [check.value for check in Check]
+_REMEDIATION_KINDS = ("plan-refresh", "plan-up", "refresh", "up")
+# How far back a finding's timeline looks for its audit events, at most.
+TIMELINE_EVENTS = 2000
+
+
+def open_by_severity(session: Session) -> dict[str, dict[str | None, int]]:
+    """Open findings per stack and severity (None: unrated)."""
+    rows = session.execute(
+        select(col(Finding.stack), col(Finding.severity), func.count())
+        .where(col(Finding.resolved_at).is_(None))
+        .group_by(col(Finding.stack), col(Finding.severity))
+    )
+    counts: dict[str, dict[str | None, int]] = {}
+    for stack, severity, count in rows:
+        counts.setdefault(stack, {})[severity] = int(count)
+    return counts
+
+
+def last_successes(session: Session) -> dict[tuple[str, str], datetime]:
+    """When each (stack, check) last finished a check successfully."""
+    rows = session.execute(
+        select(col(Operation.stack), col(Operation.kind), func.max(col(Operation.finished_at)))
+        .where(
+            col(Operation.kind).in_(_CHECKS),
+            col(Operation.status) == OperationStatus.SUCCEEDED.value,
+        )
+        .group_by(col(Operation.stack), col(Operation.kind))
+    )
+    return {(stack, kind): when for stack, kind, when in rows if when is not None}
+
+
+@dataclass(frozen=True)
+class DurationHistogram:
+    """Finished checks per kind: cumulative counts per bucket bound, count and sum (s)."""
+
+    bounds: tuple[float, ...]  # the buckets' upper bounds, in seconds (+Inf not included)
+    buckets: dict[str, list[int]]  # kind -> a cumulative count per bound
+    count: dict[str, int]
+    total_seconds: dict[str, float]
+
+
+def check_durations(session: Session) -> DurationHistogram:
+    """One pass over the finished checks (the store keeps what `db prune` leaves)."""
+    seconds = col(Operation.duration_ms) / 1000.0
+    columns = [func.sum(case((seconds <= bound, 1), else_=0)) for bound in DURATION_BUCKETS]
+    rows = session.execute(
+        select(col(Operation.kind), func.count(), func.sum(seconds), *columns)
+        .where(col(Operation.kind).in_(_CHECKS), col(Operation.duration_ms).is_not(None))
+        .group_by(col(Operation.kind))
+    )
+    buckets, count, total = {}, {}, {}
+    for kind, n, summed, *per_bucket in rows:
+        buckets[kind] = [int(b or 0) for b in per_bucket]
+        count[kind] = int(n)
+        total[kind] = float(summed or 0.0)
+    return DurationHistogram(DURATION_BUCKETS, buckets, count, total)
+
+
+def failures_by_kind(session: Session) -> dict[tuple[str, str], int]:
+    """Failed and timed-out operations per (status, error kind)."""
+    failed = (OperationStatus.FAILED.value, OperationStatus.TIMED_OUT.value)
+    rows = session.execute(
+        select(col(Operation.status), col(Operation.error_kind), func.count())
+        .where(col(Operation.status).in_(failed))
+        .group_by(col(Operation.status), col(Operation.error_kind))
+    )
+    return {(status, kind or "unknown"): int(n) for status, kind, n in rows}
+
+
+def remediation_outcomes(session: Session) -> dict[tuple[str, str], int]:
+    """Remediation steps per (kind, status)."""
+    rows = session.execute(
+        select(col(Operation.kind), col(Operation.status), func.count())
+        .where(col(Operation.kind).in_(_REMEDIATION_KINDS))
+        .group_by(col(Operation.kind), col(Operation.status))
+    )
+    return {(kind, status): int(n) for kind, status, n in rows}
+
+
+def outbox_depth(session: Session) -> dict[str, int]:
+    """Notifications per status (pending, sent, failed)."""
+    rows = session.execute(
+        select(col(Notification.status), func.count()).group_by(col(Notification.status))
+    )
+    return {status: int(n) for status, n in rows}
+
+
+def finding(session: Session, finding_id: str) -> Finding | None:
+    return session.get(Finding, finding_id)
+
+
+def finding_timeline(session: Session, found: Finding) -> list[AuditEvent]:
+    """The audit events of one finding, oldest first: its transitions (opened, changed,
+    resolved), the approval requests that named it, and the notifications sent for the
+    checks that moved it."""
+    candidates = session.execute(
+        select(AuditEvent)
+        .where(
+            col(AuditEvent.stack) == found.stack,
+            col(AuditEvent.time) >= found.first_seen,
+            or_(
+                col(AuditEvent.action).like("finding.%"),
+                col(AuditEvent.action).like("remediation.%"),
+                col(AuditEvent.action).like("notification.%"),
+            ),
+        )
+        .order_by(col(AuditEvent.seq))
+        .limit(TIMELINE_EVENTS)
+    ).scalars()
+    timeline: list[AuditEvent] = []
+    operations: set[str] = set()
+    for event in candidates:
+        details = event.details if isinstance(event.details, dict) else {}
+        if event.action.startswith("finding."):
+            if details.get("finding_id") != found.id:
+                continue
+            if event.operation_id:
+                operations.add(event.operation_id)
+        elif event.action.startswith("remediation."):
+            named = details.get("findings")
+            if not (isinstance(named, list) and found.id in named) and (
+                event.operation_id not in operations
+            ):
+                continue
+        elif event.operation_id not in operations:
+            continue
+        timeline.append(event)
+    return timeline
+
+
+# The action families the audit page filters by.
+AUDIT_ACTIONS = sorted({action.value.split(".")[0] for action in AuditAction} | {"stack"})

@@ -1,0 +1,209 @@
+"""The dashboard's ASGI application: server-rendered pages (no JavaScript needed), each
+with a JSON twin (`Accept: application/json` or `?format=json`) that is the same data
+the CLI's `--json` prints, plus `/metrics` and `/healthz`. Read-only: GET (and HEAD)
+only, so there is no form to forge and nothing to change."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from driftwarden import __version__
+from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.model import attribution_from_dict, describe_attribution, urn_name
+from driftwarden.service.metrics import snapshot
+from driftwarden.service.pages import (
+    SEVERITIES,
+    SORT_KEYS,
+    STATES,
+    AuditQuery,
+    FleetQuery,
+    NotFoundError,
+    audit_page,
+    finding_page,
+    fleet_page,
+    stack_page,
+)
+from driftwarden.web.auth import ASGIApp, Message, Receive, Scope, Send, TokenAuth
+from driftwarden.web.metrics import FleetCollector, registry_for
+
+if TYPE_CHECKING:
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.store.audit import VerifyReport
+
+# Every page: no script, no frame, no asset from elsewhere; styles are inline.
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+# `/healthz`: the daemon loop counts as stuck when it has not ticked for this long.
+LOOP_STALE_SECONDS = 30.0
+
+
+@dataclass
+class WebState:
+    """What the pages share: the runtime (a read-only store), the daemon loop's
+    heartbeat when the server runs inside `run`, and the last audit verification."""
+
+    runtime: Runtime
+    loop_heartbeat: Callable[[], float] | None = None  # time.monotonic() of its last tick
+    _verified: tuple[VerifyReport, datetime] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def verify(self) -> VerifyReport:
+        report = self.runtime.store.audit.verify(self.runtime.store)
+        with self._lock:
+            self._verified = (report, datetime.now(UTC))
+        return report
+
+    def last_verify(self) -> tuple[VerifyReport, datetime] | None:
+        with self._lock:
+            return self._verified
+
+
+def wants_json(request: Request) -> bool:
+    if request.query_params.get("format") == "json":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("driftwarden.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals.update(
+        version=__version__, severities=SEVERITIES, states=STATES, sort_keys=SORT_KEYS
+    )
+    # A value as JSON, as the CLI shows it; the template escapes it like any text.
+    environment.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+    environment.filters["attribution"] = lambda data: describe_attribution(
+        attribution_from_dict(data)
+    )
+    environment.filters["resource"] = urn_name
+    return environment
+
+
+def create_app(state: WebState, *, token: str | None = None) -> ASGIApp:
+    """The ASGI app; behind the token check when `token` is set."""
+    templates = _environment()
+    collector = FleetCollector(lambda: snapshot(state.runtime), state.last_verify)
+    registry = registry_for(collector)
+
+    def respond(
+        request: Request, template: str, data: dict[str, Any], started: float, status: int = 200
+    ) -> Response:
+        response: Response
+        if wants_json(request):
+            response = JSONResponse(data, status_code=status)
+        else:
+            page = templates.get_template(template).render(data=data, request=request)
+            response = HTMLResponse(page, status_code=status)
+        response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        response.headers["vary"] = "accept"
+        return response
+
+    def page(
+        template: str, build: Callable[[Request], dict[str, Any]]
+    ) -> Callable[[Request], Response]:
+        def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                data = build(request)
+            except NotFoundError as exc:
+                error = {"error": exc.message, "status": 404}
+                return respond(request, "error.html.j2", error, started, status=404)
+            except DriftwardenError as exc:
+                error = {"error": exc.message, "status": 503}
+                return respond(request, "error.html.j2", error, started, status=503)
+            return respond(request, template, data, started)
+
+        return endpoint
+
+    def fleet(request: Request) -> dict[str, Any]:
+        return fleet_page(state.runtime, FleetQuery.parse(request.query_params))
+
+    def stack(request: Request) -> dict[str, Any]:
+        return stack_page(state.runtime, request.path_params["name"])
+
+    def finding(request: Request) -> dict[str, Any]:
+        params = request.path_params
+        return finding_page(state.runtime, params["name"], params["finding_id"])
+
+    def audit(request: Request) -> dict[str, Any]:
+        verify = request.query_params.get("verify") in ("1", "true", "yes")
+        data = audit_page(state.runtime, AuditQuery.parse(request.query_params), verify=False)
+        if verify:
+            data["verify"] = state.verify().to_dict()
+        return data
+
+    def metrics(_request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    def healthz(_request: Request) -> Response:
+        problems = []
+        store = state.runtime.store.answers()
+        if store is not None:
+            problems.append(f"store: {store}")
+        loop: dict[str, Any] | None = None
+        if state.loop_heartbeat is not None:
+            age = time.monotonic() - state.loop_heartbeat()
+            loop = {"alive": age < LOOP_STALE_SECONDS, "last_tick_seconds_ago": round(age, 1)}
+            if not loop["alive"]:
+                problems.append(f"daemon loop: no tick for {age:.0f} s")
+        body = {"ok": not problems, "store": store or "ok", "loop": loop, "problems": problems}
+        return JSONResponse(body, status_code=200 if not problems else 503)
+
+    routes = [
+        Route("/", page("fleet.html.j2", fleet), methods=["GET"]),
+        Route("/stacks/{name}", page("stack.html.j2", stack), methods=["GET"]),
+        Route(
+            "/stacks/{name}/findings/{finding_id}",
+            page("finding.html.j2", finding),
+            methods=["GET"],
+        ),
+        Route("/audit", page("audit.html.j2", audit), methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    app = _SecurityHeaders(Starlette(routes=routes))
+    return TokenAuth(app, token) if token is not None else app
+
+
+class _SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response (pure ASGI: no body buffering)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (name.encode(), value.encode())
+                    for name, value in SECURITY_HEADERS.items()
+                    if name.encode() not in present
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -1,0 +1,148 @@
+"""`/metrics` in the Prometheus text format: a collector that turns the service's
+snapshot (read from the store at each scrape) into metric families."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from driftwarden.domain.model import StackState
+from driftwarden.service.metrics import Snapshot
+
+if TYPE_CHECKING:
+    from driftwarden.store.audit import VerifyReport
+
+STATES = [state.value for state in StackState]
+
+
+class FleetCollector(Collector):
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        last_verify: Callable[[], tuple[VerifyReport, datetime] | None],
+    ) -> None:
+        self._snapshot = snapshot
+        self._last_verify = last_verify
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._snapshot()
+        state = GaugeMetricFamily(
+            "driftwarden_stack_state",
+            "1 for the stack's current state (in_sync, drifted, failed, ...), else 0",
+            labels=["stack", "state"],
+        )
+        for stack, current in snap.stack_states.items():
+            for name in STATES:
+                state.add_metric([stack, name], 1.0 if name == current else 0.0)
+        yield state
+
+        check_ok = GaugeMetricFamily(
+            "driftwarden_check_up",
+            "1 when the latest check of the stack succeeded (whatever it found), else 0",
+            labels=["stack", "check"],
+        )
+        drifted = GaugeMetricFamily(
+            "driftwarden_check_differences",
+            "1 when the latest successful check found differences, else 0",
+            labels=["stack", "check"],
+        )
+        success = GaugeMetricFamily(
+            "driftwarden_check_last_success_timestamp_seconds",
+            "When the check last finished successfully (Unix time)",
+            labels=["stack", "check"],
+        )
+        for check in snap.checks:
+            labels = [check.stack, check.check]
+            check_ok.add_metric(labels, 1.0 if check.status == "succeeded" else 0.0)
+            found = check.outcome in ("drifted", "changes_pending")
+            drifted.add_metric(labels, 1.0 if found else 0.0)
+            if check.last_success is not None:
+                success.add_metric(labels, check.last_success.timestamp())
+        yield check_ok
+        yield drifted
+        yield success
+
+        findings = GaugeMetricFamily(
+            "driftwarden_open_findings",
+            "Open findings per stack and severity (unrated: no risk rule matched)",
+            labels=["stack", "severity"],
+        )
+        for (stack, severity), count in sorted(snap.open_findings.items()):
+            findings.add_metric([stack, severity], float(count))
+        yield findings
+
+        durations = HistogramMetricFamily(
+            "driftwarden_check_duration_seconds",
+            "Duration of finished checks (engine run), per check kind",
+            labels=["check"],
+        )
+        for kind, counts in sorted(snap.durations.buckets.items()):
+            buckets = [
+                (f"{bound:g}", float(n))
+                for bound, n in zip(snap.durations.bounds, counts, strict=True)
+            ]
+            buckets.append(("+Inf", float(snap.durations.count[kind])))
+            durations.add_metric([kind], buckets, snap.durations.total_seconds[kind])
+        yield durations
+
+        failures = CounterMetricFamily(
+            "driftwarden_engine_failures",
+            "Operations that failed or timed out, per status and error kind",
+            labels=["status", "kind"],
+        )
+        for (status, kind), count in sorted(snap.failures.items()):
+            failures.add_metric([status, kind], float(count))
+        yield failures
+
+        remediations = CounterMetricFamily(
+            "driftwarden_remediation_steps",
+            "Remediation steps (plan-refresh, plan-up, refresh, up) per status",
+            labels=["kind", "status"],
+        )
+        for (kind, status), count in sorted(snap.remediations.items()):
+            remediations.add_metric([kind, status], float(count))
+        yield remediations
+
+        outbox = GaugeMetricFamily(
+            "driftwarden_outbox_notifications",
+            "Notifications in the outbox per status (pending, sent, failed)",
+            labels=["status"],
+        )
+        for status in ("pending", "sent", "failed"):
+            outbox.add_metric([status], float(snap.outbox.get(status, 0)))
+        yield outbox
+
+        yield GaugeMetricFamily(
+            "driftwarden_audit_head_seq", "Sequence number of the audit chain's newest event",
+            value=float(snap.audit_head_seq),
+        )  # fmt: skip
+        verified = self._last_verify()
+        if verified is not None:
+            report, when = verified
+            yield GaugeMetricFamily(
+                "driftwarden_audit_verify_ok",
+                "1 when the last verification of the audit chain found it intact",
+                value=1.0 if report.ok else 0.0,
+            )
+            yield GaugeMetricFamily(
+                "driftwarden_audit_verify_timestamp_seconds",
+                "When the audit chain was last verified by this server (Unix time)",
+                value=when.timestamp(),
+            )
+
+
+def registry_for(collector: FleetCollector) -> CollectorRegistry:
+    """A registry of its own: the fleet's metrics, not this process's (no default
+    process or GC collectors mixed in)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
