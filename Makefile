@@ -31,6 +31,7 @@ bench: setup
 	.venv/bin/python bench/cli_start.py
 	.venv/bin/python bench/idle_daemon.py --stacks 10 --seconds 90
 	.venv/bin/python bench/store_bench.py
+	.venv/bin/python bench/web_pages.py --stacks 500
 
 unit: setup
 	.venv/bin/python -m pytest tests/unit -q

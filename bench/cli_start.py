@@ -21,9 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
 from driftwarden.service.statedir import ENV_STATE_DIR  # noqa: E402
-from driftwarden.store.audit import load_audit_key  # noqa: E402
-from driftwarden.store.db import default_store_url, open_store  # noqa: E402
-from store_bench import Sizes, seed  # noqa: E402
+from store_bench import Sizes, seeded_fleet  # noqa: E402
 
 DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"
 GOALS = {"--help": 0.25, "status --json": 0.4}
@@ -38,21 +36,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="dw-cli-start-") as scratch:
         root = Path(scratch)
-        state = root / "state"
-        state.mkdir(mode=0o700)
         sizes = Sizes(args.operations, args.operations // 10, args.stacks, 1000)
-        store = open_store(default_store_url(state), load_audit_key(state))
-        try:
-            seed(store, sizes)
-        finally:
-            store.engine.dispose()
-        config = root / "driftwarden.toml"
-        project = REPO / "stacks" / "local-demo"
-        config.write_text(f'[daemon]\nstate_dir = "{state}"\n\n' + "".join(
-            f'[[stacks]]\nname = "{name}"\nproject_dir = "{project}"\nstack = "dev"\n'
-            'schedule = "every 1h"\n\n'
-            for name in sizes.stack_names
-        ))  # fmt: skip
+        config = seeded_fleet(root, sizes)
         env = {k: v for k, v in os.environ.items() if k != ENV_STATE_DIR}
         commands = {
             "--help": ["--help"],

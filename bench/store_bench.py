@@ -36,8 +36,14 @@ from typing import Any
 import sqlalchemy
 from psycopg import sql
 
-from driftwarden.store.audit import GENESIS_HASH, canonical_event, canonical_json, iso_utc
-from driftwarden.store.db import Store, open_store
+from driftwarden.store.audit import (
+    GENESIS_HASH,
+    canonical_event,
+    canonical_json,
+    iso_utc,
+    load_audit_key,
+)
+from driftwarden.store.db import Store, default_store_url, open_store
 from driftwarden.store.models import AuditEvent, Finding, Operation
 from driftwarden.store.queries import history, stack_summaries
 
@@ -360,6 +366,27 @@ def load_postgresql(store: Store, table: sqlalchemy.Table, rows: Iterable[dict[s
                 )
                 count += 1
     return count
+
+
+def seeded_fleet(root: Path, sizes: Sizes) -> Path:
+    """A SQLite store under root/state seeded with `sizes`, and a config naming its stacks
+    (the local-demo project, hourly): a fleet of that size for the CLI and dashboard
+    benches. Returns the config's path."""
+    state = root / "state"
+    state.mkdir(mode=0o700)
+    store = open_store(default_store_url(state), load_audit_key(state))
+    try:
+        seed(store, sizes)
+    finally:
+        store.engine.dispose()
+    config = root / "driftwarden.toml"
+    project = REPO / "stacks" / "local-demo"
+    config.write_text(f'[daemon]\nstate_dir = "{state}"\n\n' + "".join(
+        f'[[stacks]]\nname = "{name}"\nproject_dir = "{project}"\nstack = "dev"\n'
+        'schedule = "every 1h"\n\n'
+        for name in sizes.stack_names
+    ))  # fmt: skip
+    return config
 
 
 def seed(store: Store, sizes: Sizes) -> None:

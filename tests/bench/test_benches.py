@@ -54,3 +54,9 @@ def test_idle_daemon_bench_runs_for_a_moment() -> None:
     out = bench("idle_daemon.py", "--stacks", "1", "--seconds", "2")
     assert "RSS first" in out, out
     assert "% of a core" in out, out
+
+
+def test_web_pages_bench_runs_at_a_tiny_size() -> None:
+    out = bench("web_pages.py", "--stacks", "3", "--operations", "100", "--rounds", "1")
+    for page in ("fleet", "audit (100 events)", "metrics", "healthz"):
+        assert f"| {page} " in out, out

@@ -18,7 +18,7 @@ from tests.integration.conftest import DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
 
-COMMANDS = ("scan", "run", "trigger", "status", "history", "remediate", "report", "drift",
+COMMANDS = ("scan", "run", "trigger", "status", "history", "remediate", "report", "serve", "drift",
             "audit", "config", "db", "notify", "pulumi-env")  # fmt: skip
 
 # Read and outbox commands: the same stdout and exit code both ways, on the same store.

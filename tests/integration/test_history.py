@@ -4,6 +4,7 @@ straight with the CLI, is recorded once, with its git author, result and counts.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from typing import Any
 
@@ -14,6 +15,7 @@ from driftwarden.engine.api import history_stamp
 from driftwarden.service.history import ingest_history
 from driftwarden.service.runtime import Runtime, engine_target
 from driftwarden.store.updates import record_history_stamp
+from tests.cli import DRIFTWARDEN
 from tests.integration.conftest import DemoStack, Fleet
 
 pytestmark = pytest.mark.engine
@@ -170,3 +172,42 @@ def test_an_unchanged_history_is_not_read_again_and_a_new_update_is(
     fleet.pulumi(demo, "up", "--yes", "--skip-preview")
     assert history_stamp(target) != first
     assert ingest_history(runtime, stack) == 1
+
+
+def test_audit_log_table_fits_the_terminal_and_names_resources(
+    fleet: Fleet, demo: DemoStack
+) -> None:
+    long_author = "Ada Augusta King, Countess of Lovelace and Analytical Engineer"
+    (demo.workdir / ".gitignore").write_text("venv\nPulumi.*.yaml\n")
+    for args in (("init", "-q"), ("add", "."), ("commit", "-q", "-m", "local demo")):
+        identity = ["-c", f"user.name={long_author}", "-c", f"user.email={EMAIL}"]
+        subprocess.run(["git", *identity, *args], cwd=demo.workdir, check=True,
+                       capture_output=True, timeout=60)  # fmt: skip
+    fleet.pulumi(demo, "config", "set", "greeting", "hi\n")
+    fleet.pulumi(demo, "up", "--yes", "--skip-preview", "-m", "greet differently")
+    (demo.files / "motd.txt").write_text("edited by hand\n")
+    assert fleet.scan("--check", "drift").code == 3
+
+    env = {k: v for k, v in os.environ.items() if k != "DRIFTWARDEN_STATE_DIR"}
+    table = subprocess.run(
+        [str(DRIFTWARDEN), "--config", str(fleet.config_path), "audit", "log"],
+        env=env | {"COLUMNS": "100"}, capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 100, table
+    assert "resource=motd" in table
+    assert "urn:pulumi" not in table
+    (update,) = [line for line in lines if "stack.update" in line and "Ada" in line]
+    assert "Ada Augusta King, Count…" in update
+    assert long_author not in table, "the actor column is capped"
+    events = fleet.cli("audit", "log", "--json").json["events"]
+    rows = [line for line in lines if line[:4].isdigit()]
+    assert len(rows) == len(events)
+    for row, event in zip(rows, events, strict=True):  # whole times and activities
+        assert row.startswith(event["time"] + " ")
+        assert f" {event['action']} " in row
+    events = fleet.cli("audit", "log", "--json").json["events"]
+    opened = [e for e in events if e["action"] == "finding.opened"]
+    assert opened
+    assert opened[0]["details"]["urn"].startswith("urn:pulumi:dev::local-demo::")
+    assert any(e["actor"] == f"{long_author} <{EMAIL}>" for e in events)

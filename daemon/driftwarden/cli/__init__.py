@@ -28,7 +28,7 @@ app = typer.Typer(
     name="driftwarden",
     help="Keep a fleet of Pulumi stacks honest: detect drift, audit, notify, remediate.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

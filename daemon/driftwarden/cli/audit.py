@@ -10,9 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
 from driftwarden.domain.errors import UsageError
+from driftwarden.domain.model import urn_name
 from driftwarden.domain.schedule import parse_duration
 
 audit_app = typer.Typer(help="Verify and export the audit chain.", no_args_is_help=True)
@@ -91,16 +93,20 @@ def _summary(details: Any) -> str:
     if "resource_changes" in details and "message" in details:  # a stack update
         counts = ", ".join(f"{op} {n}" for op, n in sorted(details["resource_changes"].items()))
         return f"{details.get('kind')} {details.get('result')}: {counts or 'no changes'}"
-    parts = [f"{key}={details[key]}" for key in ("kind", "path", "urn", "target", "mode",
-                                                 "error") if details.get(key)]  # fmt: skip
-    return " ".join(parts)[:120]
+    # A resource by its name: the URN (in `--json`) would fill the column.
+    values = {**details, "resource": urn_name(details["urn"])} if details.get("urn") else details
+    parts = [f"{key}={values[key]}" for key in ("kind", "resource", "path", "target", "mode",
+                                                "error") if values.get(key)]  # fmt: skip
+    return " ".join(parts)
 
 
 @audit_app.command("log")
 @handle_errors
 def log_command(
     ctx: typer.Context,
-    stack: Annotated[str | None, typer.Option("--stack", help="Only this stack.")] = None,
+    stack: Annotated[
+        str | None, typer.Option("--stack", help="Only this stack.", autocompletion=stack_names)
+    ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="A date (2026-11-01) or an age (7d, 12h).")
     ] = None,
@@ -153,6 +159,8 @@ def log_command(
                 )
                 for r in rows
             ],
+            max_widths={"actor": 24, "stack": 16},
+            no_wrap=("time", "activity", "outcome"),
         )
         if rows
         else "no audit events match"

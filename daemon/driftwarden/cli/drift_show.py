@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import short_value, table
 from driftwarden.domain.model import attribution_from_dict, describe_attribution, urn_name
@@ -18,7 +19,7 @@ drift_app = typer.Typer(help="Inspect findings.", no_args_is_help=True)
 @handle_errors
 def show_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The stack.")],
+    name: Annotated[str, typer.Argument(help="The stack.", autocompletion=stack_names)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The open findings of a stack: what differs, since when, how often seen."""

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
 
@@ -13,7 +14,9 @@ from driftwarden.cli._format import table
 @handle_errors
 def history_command(
     ctx: typer.Context,
-    stack: Annotated[str | None, typer.Option("--stack", help="Only this stack.")] = None,
+    stack: Annotated[
+        str | None, typer.Option("--stack", help="Only this stack.", autocompletion=stack_names)
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="How many.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from driftwarden.cli._complete import target_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
 from driftwarden.domain.errors import DriftwardenError, UsageError
@@ -150,6 +151,7 @@ def digest_command(
         typer.Option(
             "--target",
             help="This target (repeatable; default: every target with a digest schedule).",
+            autocompletion=target_names,
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,

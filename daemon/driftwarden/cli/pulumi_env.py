@@ -7,13 +7,17 @@ from typing import Annotated
 
 import typer
 
+from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors
 
 
 @handle_errors
 def pulumi_env_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The stack whose environment to print.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="The stack whose environment to print.", autocompletion=stack_names),
+    ],
 ) -> None:
     """Print `export` lines so `pulumi` reaches the same backend, passphrase and engine.
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import short_value, table
 from driftwarden.domain.errors import UsageError
@@ -65,7 +66,7 @@ def show_plan(result: Remediation) -> None:
 @handle_errors
 def remediate_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The stack.")],
+    name: Annotated[str, typer.Argument(help="The stack.", autocompletion=stack_names)],
     mode: Annotated[Mode, typer.Option("--mode", help="refresh: accept live values; up: enforce.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Approve without asking.")] = False,

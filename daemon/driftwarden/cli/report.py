@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, stdout
 from driftwarden.domain.errors import UsageError
 
@@ -18,7 +19,8 @@ from driftwarden.domain.errors import UsageError
 def report_command(
     ctx: typer.Context,
     names: Annotated[
-        list[str] | None, typer.Argument(help="Stacks to report on (default: all).")
+        list[str] | None,
+        typer.Argument(help="Stacks to report on (default: all).", autocompletion=stack_names),
     ] = None,
     form: Annotated[
         str, typer.Option("--format", help="html (one file, inline CSS), md or json.")

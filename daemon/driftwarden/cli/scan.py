@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
 from driftwarden.cli._format import short_value
 from driftwarden.domain.errors import UsageError
@@ -40,7 +41,8 @@ STATUS_STYLE = {
 def scan_command(
     ctx: typer.Context,
     names: Annotated[
-        list[str] | None, typer.Argument(help="Stacks to scan (default: all).")
+        list[str] | None,
+        typer.Argument(help="Stacks to scan (default: all).", autocompletion=stack_names),
     ] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Scan every configured stack.")] = False,
     check: Annotated[

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli.scan import CheckChoice
 from driftwarden.domain.model import Check
@@ -14,7 +15,9 @@ from driftwarden.domain.model import Check
 @handle_errors
 def trigger_command(
     ctx: typer.Context,
-    names: Annotated[list[str], typer.Argument(help="Stacks to scan now.")],
+    names: Annotated[
+        list[str], typer.Argument(help="Stacks to scan now.", autocompletion=stack_names)
+    ],
     check: Annotated[
         CheckChoice | None, typer.Option("--check", help="Which check (default: the stack's).")
     ] = None,
