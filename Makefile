@@ -1,5 +1,5 @@
 # The two commands (see README): `make demo` runs the main job, `make test` the suite.
-.PHONY: setup demo test lint unit bench record-events record-kubernetes-events
+.PHONY: setup demo test lint unit bench screenshots record-events record-kubernetes-events
 
 # The Python scripts (no .py suffix) that lint checks like the package.
 SCRIPTS = scripts/record-engine-events scripts/record-kubernetes-events scripts/kube-cluster
@@ -32,6 +32,10 @@ bench: setup
 	.venv/bin/python bench/idle_daemon.py --stacks 10 --seconds 90
 	.venv/bin/python bench/store_bench.py
 	.venv/bin/python bench/web_pages.py --stacks 500
+
+# The README's dashboard screenshots, taken by the browser tests (tests/web) on real scans.
+screenshots: setup
+	DRIFTWARDEN_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/web/test_pages.py -q
 
 unit: setup
 	.venv/bin/python -m pytest tests/unit -q

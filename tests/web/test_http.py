@@ -82,8 +82,13 @@ def test_pages_are_read_only_escaped_and_say_what_is_missing(dashboard: Served) 
 
 
 def test_metrics_parse_and_agree_with_the_store(dashboard: Served) -> None:
-    status, headers, body = dashboard.get("/metrics")
-    assert status == 200
+    deadline = time.monotonic() + 30
+    while True:  # the server verifies the chain once it has started
+        status, headers, body = dashboard.get("/metrics")
+        assert status == 200
+        if b"driftwarden_audit_verify_ok" in body or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert headers["content-type"].startswith("text/plain; version=")
     families = {family.name: family for family in text_string_to_metric_families(body.decode())}
     samples = {
@@ -105,6 +110,8 @@ def test_metrics_parse_and_agree_with_the_store(dashboard: Served) -> None:
     assert samples[("driftwarden_outbox_notifications", (("status", "pending"),))] == 0
     head = dashboard.fleet.cli("audit", "verify", "--json").json["head_seq"]
     assert samples[("driftwarden_audit_head_seq", ())] == head
+    assert samples[("driftwarden_audit_verify_ok", ())] == 1
+    assert abs(samples[("driftwarden_audit_verify_timestamp_seconds", ())] - time.time()) < 600
     labels = {name for family in families.values() for s in family.samples for name in s.labels}
     assert labels <= {"stack", "state", "check", "severity", "status", "kind", "le"}, labels
 

@@ -13,12 +13,16 @@ import uvicorn
 
 from driftwarden.config import WebSettings
 from driftwarden.domain.errors import UsageError
+from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
 from driftwarden.web.app import WebState, create_app
 from driftwarden.web.auth import load_token, require_credential
 
 # How long a stop waits for requests in flight.
 STOP_GRACE_SECONDS = 5.0
+# The audit chain is verified when the server starts and this often after, so that
+# `driftwarden_audit_verify_ok` always says something recent (a verify only reads).
+VERIFY_EVERY_SECONDS = 3600.0
 
 
 class WebServer:
@@ -50,6 +54,8 @@ class WebServer:
         )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
+        self._stopping = threading.Event()
+        self._verifier = threading.Thread(target=self._verify, name="web-verify", daemon=True)
         self.failure: BaseException | None = None
 
     @property
@@ -63,8 +69,17 @@ class WebServer:
         except BaseException as exc:  # reported by whoever waits on the server
             self.failure = exc
 
+    def _verify(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.state.verify()
+            except Exception as exc:  # a store that went away: said by /healthz too
+                logger.warning("audit verify failed", extra={"error": type(exc).__name__})
+            self._stopping.wait(VERIFY_EVERY_SECONDS)
+
     def start(self, timeout: float = 10.0) -> None:
         self._thread.start()
+        self._verifier.start()
         deadline = time.monotonic() + timeout
         while not self._server.started and self._thread.is_alive():
             if time.monotonic() > deadline:
@@ -78,8 +93,10 @@ class WebServer:
         return self._thread.is_alive()
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.should_exit = True
         self._thread.join(STOP_GRACE_SECONDS + 5)
+        self._verifier.join(STOP_GRACE_SECONDS)
         self._socket.close()
 
 
