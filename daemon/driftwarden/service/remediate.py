@@ -310,7 +310,7 @@ def _engine_step(
     """One recorded engine run (plan or apply) under the stack's lock."""
     started = datetime.now(UTC)
     operation_id = new_operation_id(started)
-    with stack_lock(runtime.lock_dir, stack.name, cancel=cancel):
+    with stack_lock(runtime.lock_dir, stack.name, store=runtime.store, cancel=cancel):
         with runtime.store.write() as session:
             start_operation(session, runtime.store.audit, OperationStart(
                 operation_id, stack.name, project_name(stack.project_dir), stack.stack,

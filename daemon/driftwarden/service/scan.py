@@ -141,6 +141,7 @@ def run_check(
     with stack_lock(
         runtime.lock_dir,
         stack.name,
+        store=runtime.store,
         wait=wait,
         on_wait=lambda: progress("waiting for another scan of this stack") if progress else None,
         cancel=cancel,

@@ -24,7 +24,7 @@ import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 from sqlmodel import Session
 
 from driftwarden.domain.errors import DriftwardenError
@@ -76,6 +76,7 @@ class Store:
     url: str = field(repr=False)  # may hold a password: show redact_db_url(url) instead
     dialect: Dialect
     audit: AuditChain = field(repr=False)
+    _unpooled: sqlalchemy.Engine | None = field(default=None, repr=False)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -106,8 +107,20 @@ class Store:
             return f"{type(exc.orig).__name__}: {reason}"
         return None
 
+    def unpooled(self) -> sqlalchemy.Engine:
+        """An engine whose connections are opened and closed one by one, for sessions held
+        as long as an engine run (stack locks): they must not drain the shared pool."""
+        if self._unpooled is None:
+            self._unpooled = sqlalchemy.create_engine(
+                self.engine.url, poolclass=NullPool, json_serializer=_json_serializer,
+                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+            )  # fmt: skip
+        return self._unpooled
+
     def close(self) -> None:
         self.engine.dispose()
+        if self._unpooled is not None:
+            self._unpooled.dispose()
 
 
 def open_store(url: str, audit_key: bytes, *, migrate: bool = True) -> Store:
