@@ -68,6 +68,8 @@ def test_html_report_is_standalone_escaped_and_shows_each_finding(
     assert "[secret] → [secret]" in text
     assert SECRET_TOKEN not in page
     assert NEW_TOKEN not in page
+    assert 'href="#stack-demo"' in page
+    assert 'id="stack-demo"' in page
     assert re.search(r"Audit chain: verified: \d+ events, head \d+:[0-9a-f]{64}", text)
     findings = drifted.cli("drift", "show", "demo", "--json").json["findings"]
     for finding in findings:  # each with the attribution `drift show` gives it

@@ -106,7 +106,9 @@ def test_metrics_parse_and_agree_with_the_store(dashboard: Served) -> None:
     success = samples[("driftwarden_check_last_success_timestamp_seconds",
                        (("check", "drift"), ("stack", "demo")))]  # fmt: skip
     assert abs(success - time.time()) < 3600
-    assert samples[("driftwarden_check_duration_seconds_count", (("check", "drift"),))] == 2
+    assert samples[("driftwarden_check_duration_seconds_gcount", (("check", "drift"),))] == 2
+    inf = (("check", "drift"), ("le", "+Inf"))
+    assert samples[("driftwarden_check_duration_seconds_bucket", inf)] == 2
     assert samples[("driftwarden_outbox_notifications", (("status", "pending"),))] == 0
     head = dashboard.fleet.cli("audit", "verify", "--json").json["head_seq"]
     assert samples[("driftwarden_audit_head_seq", ())] == head
@@ -192,3 +194,24 @@ def test_run_serves_the_dashboard_and_its_loop_health(fleet: Fleet) -> None:
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
+
+
+def test_a_loopback_server_without_token_answers_only_loopback_names(dashboard: Served) -> None:
+    # A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding) is refused.
+    status, headers, _ = dashboard.get("/?format=json", headers={"Host": "evil.example:80"})
+    assert status == 421
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    port = dashboard.url.rsplit(":", 1)[1]
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
+        assert dashboard.get("/healthz", headers={"Host": host})[0] == 200
+
+
+def test_hostile_query_strings_get_a_page_not_a_crash(dashboard: Served) -> None:
+    for path in ("/audit?page=99999999999999999999", "/audit?page=abc",
+                 "/audit?since=0001-01-01T00:00:00%2B01:00",
+                 "/audit?until=9999-12-31T23:59:59-01:00",
+                 "/?sort=nope&order=sideways&state=%3Cb%3E", "/?severity=extreme"):  # fmt: skip
+        status, _, body = dashboard.get(path)
+        assert status == 200, (path, body[:300])
+    status, _, body = dashboard.get("/?state=drifted")
+    assert b'href="/?state=drifted&amp;format=json"' in body, "the JSON twin keeps the filter"

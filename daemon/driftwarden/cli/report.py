@@ -49,9 +49,14 @@ def report_command(
         return
     # Written whole or not at all: a report half written over an older one misleads.
     output = output.expanduser()
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=output.parent, prefix=f".{output.name}.", delete=False
-    ) as partial:
-        partial.write(text)
-    os.replace(partial.name, output)
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=output.parent, prefix=f".{output.name}.", delete=False
+        ) as partial:
+            partial.write(text)
+        os.replace(partial.name, output)
+    except OSError as exc:
+        if "partial" in locals():
+            Path(partial.name).unlink(missing_ok=True)
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
     stdout.print(f"wrote {output} ({chosen.value}, {len(text.encode()):,} bytes)")

@@ -29,9 +29,12 @@ def run_command(
     daemon = Daemon(find_config(app_state(ctx).config_path))
     server = None
     if daemon.config.web.listen is not None:  # the dashboard beside the loop, on its store
+        from driftwarden.service.runtime import Runtime
         from driftwarden.web.server import WebServer
 
-        server = WebServer(lambda: daemon.runtime, daemon.config.web,
+        # A store of its own, read-only: page requests never take the daemon's connections.
+        server = WebServer(lambda: Runtime.open_reader(daemon.config), daemon.config.web,
+                           running_config=lambda: daemon.config,
                            loop_heartbeat=daemon.heartbeat)  # fmt: skip
         server.start()
         logs.logger.info("web server started", extra={"url": server.url})

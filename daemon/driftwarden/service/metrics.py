@@ -5,7 +5,7 @@ and check names, states, severities, statuses and error kinds; never URNs or pat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from driftwarden.domain.model import Check, stack_state
 from driftwarden.service.runtime import Runtime
@@ -19,6 +19,10 @@ from driftwarden.store.fleet import (
     remediation_outcomes,
 )
 from driftwarden.store.queries import stack_summaries
+
+# Durations, failures and remediation steps are counted over this window, as gauges:
+# all-time counts read from the store would go down when `db prune` deletes operations.
+WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -42,22 +46,23 @@ class Snapshot:
     audit_head_seq: int
 
 
-def snapshot(runtime: Runtime) -> Snapshot:
-    stacks = [stack.name for stack in runtime.config.stacks]
+def snapshot(runtime: Runtime, now: datetime | None = None) -> Snapshot:
+    config = runtime.config  # once: a reload may replace it meanwhile
+    stacks = [stack.name for stack in config.stacks]
     configured = set(stacks)
+    since = (now or datetime.now(UTC)) - WINDOW
     with runtime.store.read() as session:
         summaries = stack_summaries(session, stacks, [check.value for check in Check])
         successes = last_successes(session)
         by_severity = open_by_severity(session)
-        durations = check_durations(session)
-        failures = failures_by_kind(session)
-        remediations = remediation_outcomes(session)
+        durations = check_durations(session, since)
+        failures = failures_by_kind(session, since)
+        remediations = remediation_outcomes(session, since)
         outbox = outbox_depth(session)
     head_seq, _ = runtime.store.audit.head(runtime.store)
     checks = []
     for summary in summaries:
-        config = runtime.config.stack(summary.stack)
-        for check in config.checks:
+        for check in config.stack(summary.stack).checks:
             latest = summary.latest.get(check.value)
             checks.append(CheckState(
                 summary.stack, check.value,

@@ -29,6 +29,7 @@ SEVERITIES = [severity.value for severity in sorted(Severity, key=lambda s: -s.r
 STATES = [state.value for state in StackState]
 SORT_KEYS = ("name", "state", "findings", "last_scan", "next_scan")
 AUDIT_PAGE_SIZE = 100
+MAX_AUDIT_PAGE = 1_000_000  # deeper: narrow the filters (an offset past it overflows)
 
 
 class NotFoundError(DriftwardenError):
@@ -134,11 +135,12 @@ def _sort_key(sort: str) -> Any:
 def stack_page(runtime: Runtime, name: str, now: datetime | None = None) -> dict[str, Any]:
     """A stack's state, open findings property by property, recent operations and its
     update history (as ingested from its backend)."""
+    config = runtime.config  # once: a reload may replace it meanwhile
     try:
-        runtime.config.stack(name)
+        config.stack(name)
     except DriftwardenError:
         raise NotFoundError(f"no stack named {name!r} in the config") from None
-    (row,) = [r for r in status_view(runtime.config, runtime.store, now) if r["stack"] == name]
+    (row,) = [r for r in status_view(config, runtime.store, now) if r["stack"] == name]
     with runtime.store.read() as session:
         updates = recorded_updates(session, name)
     return {
@@ -191,13 +193,13 @@ class AuditQuery:
                 return None
             try:
                 value = datetime.fromisoformat(text)
-            except ValueError:
+                return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+            except (ValueError, OverflowError):  # not a time, or out of range in UTC
                 return None
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
 
         action = params.get("action") or None
         try:
-            page = max(1, int(params.get("page") or 1))
+            page = min(max(1, int(params.get("page") or 1)), MAX_AUDIT_PAGE)
         except ValueError:
             page = 1
         return cls(

@@ -125,12 +125,15 @@ FINDINGS_HEADER = (
 # --- Markdown --------------------------------------------------------------------------
 
 
+# Markdown punctuation that could make a link, an image, a mention, emphasis, a heading
+# or HTML out of a value: each is backslash-escaped (GFM honours that for all of them).
+_MARKDOWN_SPECIAL = "\\`*_{}[]()<>#+-!|~@&:"
+
+
 def _md(text: str) -> str:
-    """Text for a Markdown table cell: no line breaks, pipes escaped, HTML neutralised."""
+    """Text for a Markdown table cell: one line, every special character escaped."""
     text = " ".join(str(text).split())
-    for char, escaped in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;")):
-        text = text.replace(char, escaped)
-    return text
+    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in text)
 
 
 def _md_code(text: str) -> str:
@@ -181,10 +184,12 @@ def markdown(data: dict[str, Any]) -> str:
         ]
         for finding in stack["findings"]:
             what, how = _difference(finding)
+            # Values a stack's owners or intruders wrote (tag keys, update authors) go in
+            # code spans: shown as typed, never a link, image or mention in the PR.
             lines.append(
-                f"| {finding['severity'] or 'unrated'} | {finding['check']} | {_md(what)} | "
-                f"{_md_code(how)} | {_md(_attribution(finding))} | {finding['first_seen']} | "
-                f"{finding['occurrences']} |"
+                f"| {finding['severity'] or 'unrated'} | {finding['check']} | {_md_code(what)} | "
+                f"{_md_code(how)} | {_md_code(_attribution(finding))} | "
+                f"{finding['first_seen']} | {finding['occurrences']} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, Pool
 from sqlmodel import Session
 
 from driftwarden.domain.errors import DriftwardenError
@@ -109,13 +110,16 @@ class Store:
 
     def unpooled(self) -> sqlalchemy.Engine:
         """An engine whose connections are opened and closed one by one, for sessions held
-        as long as an engine run (stack locks): they must not drain the shared pool."""
-        if self._unpooled is None:
-            self._unpooled = sqlalchemy.create_engine(
-                self.engine.url, poolclass=NullPool, json_serializer=_json_serializer,
-                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
-            )  # fmt: skip
-        return self._unpooled
+        as long as an engine run (stack locks): they must not drain the shared pool. TCP
+        keepalives keep such an idle session from being dropped mid-run."""
+        with _UNPOOLED_LOCK:
+            if self._unpooled is None:
+                self._unpooled = _postgresql_engine(
+                    self.engine.url, poolclass=NullPool,
+                    extra_connect_args={"keepalives": 1, "keepalives_idle": 60,
+                                        "keepalives_interval": 10, "keepalives_count": 6},
+                )  # fmt: skip
+            return self._unpooled
 
     def close(self) -> None:
         self.engine.dispose()
@@ -351,19 +355,26 @@ def require_recorded(url: str) -> None:
         _require_recorded(Path(parsed.database))
 
 
-def _postgresql_engine(url: URL, *, read_only: bool = False) -> sqlalchemy.Engine:
-    connect_args: dict[str, Any] = {}
+_UNPOOLED_LOCK = threading.Lock()
+
+
+def _postgresql_engine(
+    url: URL,
+    *,
+    read_only: bool = False,
+    poolclass: type[Pool] | None = None,
+    extra_connect_args: dict[str, Any] | None = None,
+) -> sqlalchemy.Engine:
+    connect_args: dict[str, Any] = dict(extra_connect_args or {})
     if "connect_timeout" not in url.query and "PGCONNECT_TIMEOUT" not in os.environ:
         # libpq waits forever for an unreachable host by default.
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
     if read_only:  # the server refuses every write in this session
         connect_args["options"] = "-c default_transaction_read_only=on"
     try:
+        options: dict[str, Any] = {"poolclass": poolclass} if poolclass else {"pool_pre_ping": True}
         return sqlalchemy.create_engine(
-            url,
-            connect_args=connect_args,
-            json_serializer=_json_serializer,
-            pool_pre_ping=True,
+            url, connect_args=connect_args, json_serializer=_json_serializer, **options
         )
     except (ArgumentError, NoSuchModuleError) as exc:
         raise DriftwardenError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Text, case, cast, func, select
 from sqlmodel import Session, col
 
 from driftwarden.domain.model import AuditAction, Check, OperationStatus
@@ -16,7 +16,7 @@ from driftwarden.store.models import AuditEvent, Finding, Notification, Operatio
 DURATION_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0)
 _CHECKS = [check.value for check in Check]
 _REMEDIATION_KINDS = ("plan-refresh", "plan-up", "refresh", "up")
-# How far back a finding's timeline looks for its audit events, at most.
+# A finding's timeline shows at most this many notifications.
 TIMELINE_EVENTS = 2000
 
 
@@ -56,13 +56,18 @@ class DurationHistogram:
     total_seconds: dict[str, float]
 
 
-def check_durations(session: Session) -> DurationHistogram:
-    """One pass over the finished checks (the store keeps what `db prune` leaves)."""
+def check_durations(session: Session, since: datetime) -> DurationHistogram:
+    """The checks finished since `since`, in one pass (a window, not the whole store:
+    `db prune` would make all-time counts go down)."""
     seconds = col(Operation.duration_ms) / 1000.0
     columns = [func.sum(case((seconds <= bound, 1), else_=0)) for bound in DURATION_BUCKETS]
     rows = session.execute(
         select(col(Operation.kind), func.count(), func.sum(seconds), *columns)
-        .where(col(Operation.kind).in_(_CHECKS), col(Operation.duration_ms).is_not(None))
+        .where(
+            col(Operation.kind).in_(_CHECKS),
+            col(Operation.duration_ms).is_not(None),
+            col(Operation.started_at) >= since,
+        )
         .group_by(col(Operation.kind))
     )
     buckets, count, total = {}, {}, {}
@@ -73,22 +78,22 @@ def check_durations(session: Session) -> DurationHistogram:
     return DurationHistogram(DURATION_BUCKETS, buckets, count, total)
 
 
-def failures_by_kind(session: Session) -> dict[tuple[str, str], int]:
-    """Failed and timed-out operations per (status, error kind)."""
+def failures_by_kind(session: Session, since: datetime) -> dict[tuple[str, str], int]:
+    """Operations started since `since` that failed or timed out, per (status, kind)."""
     failed = (OperationStatus.FAILED.value, OperationStatus.TIMED_OUT.value)
     rows = session.execute(
         select(col(Operation.status), col(Operation.error_kind), func.count())
-        .where(col(Operation.status).in_(failed))
+        .where(col(Operation.status).in_(failed), col(Operation.started_at) >= since)
         .group_by(col(Operation.status), col(Operation.error_kind))
     )
     return {(status, kind or "unknown"): int(n) for status, kind, n in rows}
 
 
-def remediation_outcomes(session: Session) -> dict[tuple[str, str], int]:
-    """Remediation steps per (kind, status)."""
+def remediation_outcomes(session: Session, since: datetime) -> dict[tuple[str, str], int]:
+    """Remediation steps started since `since`, per (kind, status)."""
     rows = session.execute(
         select(col(Operation.kind), col(Operation.status), func.count())
-        .where(col(Operation.kind).in_(_REMEDIATION_KINDS))
+        .where(col(Operation.kind).in_(_REMEDIATION_KINDS), col(Operation.started_at) >= since)
         .group_by(col(Operation.kind), col(Operation.status))
     )
     return {(kind, status): int(n) for kind, status, n in rows}
@@ -109,40 +114,41 @@ def finding(session: Session, finding_id: str) -> Finding | None:
 def finding_timeline(session: Session, found: Finding) -> list[AuditEvent]:
     """The audit events of one finding, oldest first: its transitions (opened, changed,
     resolved), the approval requests that named it, and the notifications sent for the
-    checks that moved it."""
-    candidates = session.execute(
+    checks that moved it. Finding ids are unique random strings, so the events whose
+    details mention the id are few however busy the stack; they are checked exactly
+    below."""
+    mentioning = session.execute(
         select(AuditEvent)
         .where(
             col(AuditEvent.stack) == found.stack,
             col(AuditEvent.time) >= found.first_seen,
-            or_(
-                col(AuditEvent.action).like("finding.%"),
-                col(AuditEvent.action).like("remediation.%"),
-                col(AuditEvent.action).like("notification.%"),
-            ),
+            cast(col(AuditEvent.details), Text).contains(found.id),
         )
         .order_by(col(AuditEvent.seq))
-        .limit(TIMELINE_EVENTS)
     ).scalars()
     timeline: list[AuditEvent] = []
     operations: set[str] = set()
-    for event in candidates:
+    for event in mentioning:
         details = event.details if isinstance(event.details, dict) else {}
-        if event.action.startswith("finding."):
-            if details.get("finding_id") != found.id:
-                continue
+        named = details.get("findings")
+        if event.action.startswith("finding.") and details.get("finding_id") == found.id:
             if event.operation_id:
                 operations.add(event.operation_id)
-        elif event.action.startswith("remediation."):
-            named = details.get("findings")
-            if not (isinstance(named, list) and found.id in named) and (
-                event.operation_id not in operations
-            ):
-                continue
-        elif event.operation_id not in operations:
-            continue
-        timeline.append(event)
-    return timeline
+            timeline.append(event)
+        elif isinstance(named, list) and found.id in named:
+            timeline.append(event)
+    if operations:
+        timeline += session.execute(
+            select(AuditEvent)
+            .where(
+                col(AuditEvent.stack) == found.stack,
+                col(AuditEvent.action).like("notification.%"),
+                col(AuditEvent.operation_id).in_(sorted(operations)),
+            )
+            .order_by(col(AuditEvent.seq))
+            .limit(TIMELINE_EVENTS)
+        ).scalars()
+    return sorted(timeline, key=lambda event: event.seq)
 
 
 # The action families the audit page filters by.

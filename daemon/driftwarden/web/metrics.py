@@ -7,12 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from driftwarden.domain.model import StackState
@@ -65,8 +60,9 @@ class FleetCollector(Collector):
             check_ok.add_metric(labels, 1.0 if check.status == "succeeded" else 0.0)
             found = check.outcome in ("drifted", "changes_pending")
             drifted.add_metric(labels, 1.0 if found else 0.0)
-            if check.last_success is not None:
-                success.add_metric(labels, check.last_success.timestamp())
+            # 0 for never (or pruned): a staleness alert fires for a check that never works.
+            last = check.last_success.timestamp() if check.last_success else 0.0
+            success.add_metric(labels, last)
         yield check_ok
         yield drifted
         yield success
@@ -80,9 +76,9 @@ class FleetCollector(Collector):
             findings.add_metric([stack, severity], float(count))
         yield findings
 
-        durations = HistogramMetricFamily(
+        durations = GaugeHistogramMetricFamily(
             "driftwarden_check_duration_seconds",
-            "Duration of finished checks (engine run), per check kind",
+            "Duration of the checks finished in the last 24 h (engine run), per check kind",
             labels=["check"],
         )
         for kind, counts in sorted(snap.durations.buckets.items()):
@@ -94,18 +90,18 @@ class FleetCollector(Collector):
             durations.add_metric([kind], buckets, snap.durations.total_seconds[kind])
         yield durations
 
-        failures = CounterMetricFamily(
+        failures = GaugeMetricFamily(
             "driftwarden_engine_failures",
-            "Operations that failed or timed out, per status and error kind",
+            "Operations of the last 24 h that failed or timed out, per status and error kind",
             labels=["status", "kind"],
         )
         for (status, kind), count in sorted(snap.failures.items()):
             failures.add_metric([status, kind], float(count))
         yield failures
 
-        remediations = CounterMetricFamily(
+        remediations = GaugeMetricFamily(
             "driftwarden_remediation_steps",
-            "Remediation steps (plan-refresh, plan-up, refresh, up) per status",
+            "Remediation steps (plan-refresh, plan-up, refresh, up) of the last 24 h, per status",
             labels=["kind", "status"],
         )
         for (kind, status), count in sorted(snap.remediations.items()):

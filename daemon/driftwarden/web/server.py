@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import uvicorn
 
-from driftwarden.config import WebSettings
+from driftwarden.config import Config, WebSettings
 from driftwarden.domain.errors import UsageError
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
@@ -27,7 +27,8 @@ VERIFY_EVERY_SECONDS = 3600.0
 
 class WebServer:
     """The dashboard on `listen` (else `[web] listen`, else 127.0.0.1:8080), reading
-    the store of the runtime that `runtime` opens."""
+    the store of the runtime that `runtime` opens (read-only), with `running_config`'s
+    config when it runs beside the daemon."""
 
     def __init__(
         self,
@@ -35,6 +36,7 @@ class WebServer:
         web: WebSettings,
         *,
         listen: str | None = None,
+        running_config: Callable[[], Config] | None = None,
         loop_heartbeat: Callable[[], float] | None = None,
     ) -> None:
         settings = web if listen is None else web.model_copy(update={"listen": listen})
@@ -44,7 +46,11 @@ class WebServer:
         self._socket = _bind(self.host, self.port)
         # Opened once the address and credential are known good: a refused start says
         # why before it says anything about the store.
-        self.state = WebState(runtime(), loop_heartbeat)
+        try:
+            self.state = WebState(runtime(), running_config, loop_heartbeat)
+        except BaseException:
+            self._socket.close()
+            raise
         self.port = self._socket.getsockname()[1]  # the one picked, for port 0
         self.protected = token is not None
         config = uvicorn.Config(

@@ -164,6 +164,8 @@ class Daemon:
             key for key in _RESTART_ONLY
             if getattr(config.daemon, key) != getattr(self.config.daemon, key)
         ]  # fmt: skip
+        if config.web != self.config.web:  # the web server was started with the old ones
+            changed.append("web")
         if changed:
             logger.warning("these settings need a restart to apply", extra={"keys": changed})
         self.runtime.config = config
