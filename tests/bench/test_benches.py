@@ -60,3 +60,10 @@ def test_web_pages_bench_runs_at_a_tiny_size() -> None:
     out = bench("web_pages.py", "--stacks", "3", "--operations", "100", "--rounds", "1")
     for page in ("fleet", "audit (100 events)", "metrics", "healthz"):
         assert f"| {page} " in out, out
+
+
+def test_workers_bench_runs_at_a_tiny_size() -> None:
+    out = bench("workers.py", "--stacks", "2", "--rounds", "1", "--workers", "1,2")
+    for way in ("scan --all --parallel 1", "1 worker(s) x 1 engine", "2 worker(s) x 1 engine"):
+        assert f"| {way}" in out, out
+    assert "queue's own cost per check" in out, out

@@ -16,7 +16,8 @@ import pytest
 
 from tests.conftest import REPO
 
-UNIT = REPO / "systemd" / "driftwarden.service"
+UNITS = [REPO / "systemd" / "driftwarden.service", REPO / "systemd" / "driftwarden-worker.service"]
+COMMANDS = {"driftwarden.service": "run", "driftwarden-worker.service": "worker"}
 MAX_EXPOSURE = 2.5
 _EXPOSURE = re.compile(r"Overall exposure level for (\S+): (\d+(?:\.\d+)?)")
 # The lines naming an executable that only exists on an installed host.
@@ -36,13 +37,14 @@ def _systemd_analyze(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_unit_verifies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unit", UNITS, ids=lambda unit: unit.name)
+def test_unit_verifies(unit: Path, tmp_path: Path) -> None:
     """`systemd-analyze verify` on the real file, its executables swapped for stand-ins.
 
     verify insists that every Exec*= binary exists, and /usr/local/bin/driftwarden only does
     on an installed host; everything else in the copy is byte-for-byte the shipped unit.
     """
-    original = UNIT.read_text()
+    original = unit.read_text()
     stand_in = tmp_path / "bin" / "driftwarden"
     stand_in.parent.mkdir()
     stand_in.write_text("#!/bin/sh\nexit 0\n")
@@ -50,17 +52,18 @@ def test_unit_verifies(tmp_path: Path) -> None:
     swapped = _EXEC.sub(lambda m: f"{m[1]}={stand_in}{m[3]}", original)
     assert [m[1] for m in _EXEC.finditer(original)] == ["ExecStart", "ExecReload"]
     assert _EXEC.sub("", swapped) == _EXEC.sub("", original)  # nothing else changed
-    copy = tmp_path / "unit" / UNIT.name
+    copy = tmp_path / "unit" / unit.name
     copy.parent.mkdir()
     copy.write_text(swapped)
 
     result = _systemd_analyze("verify", str(copy), cwd=tmp_path)
-    ours = [line for line in result.stderr.splitlines() if UNIT.name in line]
+    ours = [line for line in result.stderr.splitlines() if unit.name in line]
     assert result.returncode == 0, f"systemd-analyze verify failed:\n{result.stderr}"
     assert not ours, "systemd-analyze verify warns about the unit:\n" + "\n".join(ours)
 
 
-def test_unit_exposure(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unit", UNITS, ids=lambda unit: unit.name)
+def test_unit_exposure(unit: Path, tmp_path: Path) -> None:
     """`systemd-analyze security --offline=yes` on the real file stays at or below 2.5."""
     # --threshold= takes an integer on the internal 0..100 scale (ten times the printed figure):
     # systemd 252 rejects "2.5" outright, and 25 is what the printed 2.5 means.
@@ -70,27 +73,29 @@ def test_unit_exposure(tmp_path: Path) -> None:
         "--offline=yes",
         f"--threshold={threshold}",
         "--no-pager",
-        str(UNIT),
+        str(unit),
         cwd=tmp_path,
     )
     found = _EXPOSURE.search(result.stdout + result.stderr)
     assert found is not None, f"no exposure level in:\n{result.stdout}\n{result.stderr}"
     exposure = float(found[2])
-    print(f"\n{UNIT.name}: overall exposure level {exposure} (limit {MAX_EXPOSURE})")
+    print(f"\n{unit.name}: overall exposure level {exposure} (limit {MAX_EXPOSURE})")
     failing = [line for line in result.stdout.splitlines() if line.startswith("✗")]
     report = f"exposure {exposure} (limit {MAX_EXPOSURE}); not satisfied:\n" + "\n".join(failing)
     assert result.returncode == 0, f"systemd-analyze security failed: {report}\n{result.stderr}"
     assert exposure <= MAX_EXPOSURE, report
 
 
-def test_unit_keeps_what_the_daemon_relies_on() -> None:
+@pytest.mark.parametrize("unit", UNITS, ids=lambda unit: unit.name)
+def test_unit_keeps_what_the_daemon_relies_on(unit: Path) -> None:
     """The settings driftwarden's code depends on, beyond what the analyzers judge."""
-    lines = {line.strip() for line in UNIT.read_text().splitlines()}
+    lines = {line.strip() for line in unit.read_text().splitlines()}
     for wanted in (
         "Type=notify",
         "NotifyAccess=main",
         "WatchdogSec=60",
-        "ExecStart=/usr/local/bin/driftwarden --config /etc/driftwarden/driftwarden.toml run",
+        "ExecStart=/usr/local/bin/driftwarden --config /etc/driftwarden/driftwarden.toml "
+        + COMMANDS[unit.name],
         "ExecReload=/bin/kill -HUP $MAINPID",
         "StateDirectory=driftwarden",
         "StateDirectoryMode=0700",
@@ -100,4 +105,4 @@ def test_unit_keeps_what_the_daemon_relies_on() -> None:
         "Environment=HOME=%S/driftwarden",
         "UMask=0077",
     ):
-        assert wanted in lines, f"{UNIT.name} lacks {wanted!r}"
+        assert wanted in lines, f"{unit.name} lacks {wanted!r}"

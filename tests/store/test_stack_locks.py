@@ -7,14 +7,25 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy
+from sqlmodel import col, select
 
+from driftwarden.domain.model import Trigger
 from driftwarden.service.locks import StackBusyError, stack_lock
 from driftwarden.store.db import Store, open_store
-from driftwarden.store.locks import lock_key, try_stack_lock, uses_database_locks
+from driftwarden.store.locks import (
+    lock_key,
+    recover_orphaned,
+    try_scheduler_lock,
+    try_stack_lock,
+    uses_database_locks,
+)
+from driftwarden.store.models import AuditEvent, Operation
+from driftwarden.store.operations import OperationStart, start_operation
 from tests.pgserver import PostgresServer, create_database, drop_database
 from tests.store.conftest import AUDIT_KEY
 
@@ -102,3 +113,50 @@ def test_lock_keys_are_stable_and_distinct() -> None:
     assert lock_key("web") == lock_key("web")
     assert lock_key("web") != lock_key("db")
     assert -(2**63) <= lock_key("web") < 2**63
+
+
+def _record_running(store: Store, operation_id: str, stack: str) -> None:
+    with store.write() as session:
+        start_operation(session, store.audit, OperationStart(
+            operation_id, stack, "local-demo", stack, "drift", Trigger.SCHEDULE, "daemon",
+            datetime.now(UTC),
+        ))  # fmt: skip
+
+
+def test_a_running_operation_whose_holder_is_gone_ends_interrupted_and_a_held_one_stays(
+    hosts: tuple[Store, Store],
+) -> None:
+    """Host A records two checks `running`; it still holds the lock of one (a live run),
+    and its session for the other is gone (killed). Host B's takeover ends only the lost
+    one, and says so in the audit chain."""
+    one, other = hosts
+    _record_running(one, "op-live", "web")
+    _record_running(one, "op-lost", "db")
+    live = try_stack_lock(one, "web")
+    assert live is not None
+    try:
+        assert recover_orphaned(other, "daemon") == ["op-lost"]
+        assert recover_orphaned(other, "daemon") == []  # once
+        with other.read() as session:
+            status = {op.id: (op.status, op.error_kind) for op in session.exec(select(Operation))}
+        assert status == {"op-live": ("running", None), "op-lost": ("interrupted", "interrupted")}
+    finally:
+        live.release()
+    assert other.audit.verify(other).ok
+    with other.read() as session:
+        actions = [e.action for e in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq)))]
+    assert actions.count("operation.interrupted") == 1
+
+
+def test_one_scheduler_at_a_time_and_the_next_takes_over_when_its_session_ends(
+    hosts: tuple[Store, Store],
+) -> None:
+    one, other = hosts
+    leader = try_scheduler_lock(one)
+    assert leader is not None
+    assert leader.alive()
+    assert try_scheduler_lock(other) is None
+    leader.release()
+    successor = try_scheduler_lock(other)
+    assert successor is not None
+    successor.release()

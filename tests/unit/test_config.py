@@ -64,6 +64,12 @@ IGNORE_LINE = len(VALID.splitlines()) + 7
 
 # (name, config text, the line the error must name, words the message must contain)
 BROKEN = [
+    (
+        "distributed without PostgreSQL",
+        VALID.replace("max_parallel = 3", 'max_parallel = 3\nmode = "distributed"'),
+        1,
+        ['mode = "distributed" needs database_url = "postgresql://', "only PostgreSQL"],
+    ),
     ("bad TOML", VALID.replace('stack = "prod"', 'stack = "prod'), 13, ["invalid TOML"]),
     (
         "unknown key",

@@ -24,7 +24,7 @@ from tests.web.conftest import Served, serve, stop
 
 pytestmark = pytest.mark.engine
 
-STATUS_KEYS = ("stack", "state", "open_findings", "last_scan", "next_scan", "checks")
+STATUS_KEYS = ("stack", "state", "open_findings", "last_scan", "next_scan", "running_on", "checks")
 
 
 def test_each_page_has_a_json_twin_with_the_clis_data(dashboard: Served) -> None:

@@ -23,6 +23,7 @@ from driftwarden.cli.scan import scan_command
 from driftwarden.cli.serve import serve_command
 from driftwarden.cli.status import status_command
 from driftwarden.cli.trigger import trigger_command
+from driftwarden.cli.worker import worker_command
 
 app = typer.Typer(
     name="driftwarden",
@@ -67,6 +68,7 @@ app.command("history")(history_command)
 app.command("remediate")(remediate_command)
 app.command("report")(report_command)
 app.command("serve")(serve_command)
+app.command("worker")(worker_command)
 app.add_typer(drift_app, name="drift")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")

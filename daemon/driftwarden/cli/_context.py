@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,15 @@ from driftwarden.domain.errors import DriftwardenError
 
 if TYPE_CHECKING:  # loaded by the command that runs, not by every command
     from driftwarden.config import Config
+
+# The long-running commands' (`run`, `worker`) choice of log format.
+JsonLogs = Annotated[
+    bool | None,
+    typer.Option(
+        "--json-logs/--text-logs",
+        help="Log format (default: JSON lines unless stdout is a terminal).",
+    ),
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")

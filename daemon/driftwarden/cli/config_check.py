@@ -40,6 +40,8 @@ def describe(config: Config) -> dict[str, Any]:
         if state.passphrase_generated
         else "provided",
         "max_parallel": config.daemon.max_parallel,
+        "mode": config.daemon.mode,
+        "where": where_it_runs(config, state.backend_url),
         "stacks": [
             {
                 "name": stack.name,
@@ -76,6 +78,39 @@ def describe(config: Config) -> dict[str, Any]:
             for target in config.targets
         ],
     }
+
+
+def where_it_runs(config: Config, backend_url: str) -> list[str]:
+    """What runs where, in the words of the operations guide."""
+    from driftwarden.config import is_postgresql_url
+
+    daemon = config.daemon
+    if daemon.mode == "single":
+        locks = ("PostgreSQL advisory locks (shared with any other host on this store)"
+                 if is_postgresql_url(daemon.database_url)
+                 else "flocks in the state directory (this host only)")  # fmt: skip
+        return [
+            f"`driftwarden run` on this host schedules and runs every check, at most "
+            f"{daemon.max_parallel} engine runs at once",
+            f"stack locks: {locks}",
+        ]
+    lines = [
+        f"`driftwarden worker` on each host runs checks from the shared queue (procrastinate, "
+        f"in the audit store's database), at most {daemon.max_parallel} engine runs per worker",
+        "one worker, elected through the database, queues the schedules, trigger requests "
+        "and digests; if it stops, another takes over within a second",
+        f"a worker silent for {format_duration(daemon.takeover_after)} is lost: its checks "
+        "run again on another worker, its operations end `interrupted`",
+        "stack locks: PostgreSQL advisory locks, across all hosts",
+        "every host needs this config, the audit key (or credential `audit-key`), the "
+        "passphrase and access to the backend",
+    ]
+    if backend_url.startswith("file:"):
+        lines.append(
+            "warning: the backend is a file:// directory: workers on other hosts see it "
+            "only on a shared filesystem; use an object store or a service"
+        )
+    return lines
 
 
 def _ignore(rule: Ignore, *, builtin: bool) -> dict[str, Any]:
@@ -142,7 +177,11 @@ def _print_plan(plan: dict[str, Any]) -> None:
     stdout.print(f"backend: {escape(plan['backend_url'])}")
     stdout.print(f"audit store: {escape(plan['database_url'])}")
     stdout.print(f"passphrase: {escape(plan['passphrase_file'])} ({plan['passphrase']})")
-    stdout.print(f"max parallel engine runs: {plan['max_parallel']}\n")
+    stdout.print(f"max parallel engine runs: {plan['max_parallel']}")
+    stdout.print(f"mode: {plan['mode']}")
+    for line in plan["where"]:
+        stdout.print(f"  {escape(line)}")
+    stdout.print()
     table = Table(box=None, pad_edge=False, header_style="bold")
     columns = ("stack", "project dir", "pulumi stack", "checks", "schedule", "timeout", "notify")
     for column in columns:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from driftwarden.cli._context import app_state, handle_errors
+from driftwarden.cli._context import JsonLogs, app_state, handle_errors
 from driftwarden.service import logs
 
 
 @handle_errors
 def run_command(
     ctx: typer.Context,
-    json_logs: Annotated[
-        bool | None,
-        typer.Option(
-            "--json-logs/--text-logs",
-            help="Log format (default: JSON lines unless stdout is a terminal).",
-        ),
-    ] = None,
+    json_logs: JsonLogs = None,
 ) -> None:
     """Scan every configured stack on its schedule until stopped (SIGTERM); SIGHUP reloads."""
     from driftwarden.config import find_config

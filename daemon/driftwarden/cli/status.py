@@ -25,9 +25,11 @@ def status_command(
     if as_json:
         print_json({"stacks": rows})
         return
+    running = any(r["running_on"] for r in rows)  # a column only while checks run
     stdout.print(
         table(
-            ("stack", "state", "open findings", "last scan", "next scan"),
+            ("stack", "state", "open findings", "last scan", "next scan")
+            + (("running on",) if running else ()),
             [
                 (
                     r["stack"],
@@ -36,6 +38,7 @@ def status_command(
                     r["last_scan"] or "never",
                     r["next_scan"],
                 )
+                + ((", ".join(r["running_on"]),) if running else ())
                 for r in rows
             ],
         )

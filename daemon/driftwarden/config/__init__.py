@@ -11,6 +11,7 @@ from driftwarden.config.settings import (
     WebSettings,
     find_config,
     is_loopback,
+    is_postgresql_url,
     load_config,
     split_listen,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "WebSettings",
     "find_config",
     "is_loopback",
+    "is_postgresql_url",
     "load_config",
     "split_listen",
 ]

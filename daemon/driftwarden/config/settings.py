@@ -92,6 +92,12 @@ class DaemonSettings(_Model):
     max_parallel: int = Field(default=2, ge=1, le=64)
     default_schedule: ScheduleField = Schedule(interval_seconds=3600)
     default_timeout: DurationSeconds = 1800
+    # "single": `run` on one host, its own scheduler and queue (the default). "distributed":
+    # `worker` on any number of hosts sharing a PostgreSQL store and its queue.
+    mode: Literal["single", "distributed"] = "single"
+    # Distributed: a worker silent (no heartbeat) this long is dead, and its checks run
+    # again elsewhere.
+    takeover_after: DurationSeconds = 30
 
     @field_validator("state_dir", "passphrase_file", "pulumi_home", "pulumi_bin")
     @classmethod
@@ -112,6 +118,19 @@ class DaemonSettings(_Model):
             schemes, what = _URL_KINDS[info.field_name or ""]
             _require_scheme(value, schemes, what)
         return value
+
+    @model_validator(mode="after")
+    def _distributed_needs_postgresql(self) -> DaemonSettings:
+        if self.mode == "distributed" and not is_postgresql_url(self.database_url):
+            raise ValueError(
+                'mode = "distributed" needs database_url = "postgresql://…": the workers '
+                "share the store and its queue, which only PostgreSQL serves"
+            )
+        return self
+
+
+def is_postgresql_url(url: str | None) -> bool:
+    return url is not None and url.split("://", 1)[0].lower().startswith("postgres")
 
 
 def _require_scheme(url: str, schemes: Sequence[str], what: str) -> None:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -293,11 +294,23 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def remove_stale_locks(target: EngineTarget) -> list[Path]:
-    """Delete file-backend locks of `target` that a dead process on this host left.
+@dataclass(frozen=True)
+class LostRun:
+    """An engine run of driftwarden's whose process was lost (killed, its host gone): on
+    `host`, between `started` and `ended` (when it was found lost)."""
 
-    Only locks whose recorded host is ours and whose pid is gone: a lock held by a live
-    process (ours or anyone's) or taken on another host is respected.
+    host: str
+    started: datetime
+    ended: datetime
+
+
+def remove_stale_locks(target: EngineTarget, lost: Sequence[LostRun] = ()) -> list[Path]:
+    """Delete file-backend locks of `target` that a dead driftwarden run left.
+
+    A lock of this host whose pid is gone; or a lock of another host taken while one of
+    `lost` ran there (the caller holds the stack's database lock: no run of ours lives on
+    that stack anywhere). Any other lock — a live process's, a person's `pulumi up` on
+    another host — is respected.
     """
     backend = file_backend_dir(target.backend_url)
     if backend is None:
@@ -311,6 +324,10 @@ def remove_stale_locks(target: EngineTarget) -> list[Path]:
         except (OSError, ValueError):
             continue
         if content.get("hostname") != socket.gethostname():
+            if _taken_during(content, lost):
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+                    removed.append(lock)
             continue
         pid = content.get("pid")
         if isinstance(pid, int) and not pid_alive(pid):
@@ -318,3 +335,12 @@ def remove_stale_locks(target: EngineTarget) -> list[Path]:
                 lock.unlink()
                 removed.append(lock)
     return removed
+
+
+def _taken_during(content: dict[str, Any], lost: Sequence[LostRun]) -> bool:
+    try:
+        taken = datetime.fromisoformat(str(content.get("timestamp")))
+    except ValueError:
+        return False
+    return any(run.host == content.get("hostname") and run.started <= taken <= run.ended
+               for run in lost)  # fmt: skip

@@ -34,6 +34,7 @@ from driftwarden.store.models import Notification
 from driftwarden.store.outbox import claim, due, enqueue, record_attempt
 from driftwarden.store.queries import recent_statuses
 from driftwarden.system.credentials import ENV_CREDENTIALS, credentials_directory
+from driftwarden.system.failpoints import crash_point
 
 
 def target_urls(target: TargetConfig, *, credential: bool = True) -> list[str]:
@@ -213,9 +214,11 @@ def _deliver_target(
                                   notification.markdown, notification.text)  # fmt: skip
                 urls = [with_idempotency_key(url, notification.idempotency_key)
                         for url in target_urls(target)]  # fmt: skip
+                crash_point("delivery.before-send")
                 delivery = deliver(
                     urls, message, timeout=timeout, config_files=target_config_files(target)
                 )
+                crash_point("delivery.after-send")
             except DriftwardenError as exc:
                 delivery = Delivery(False, str(exc))
         with store.write() as session:

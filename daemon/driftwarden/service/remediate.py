@@ -44,6 +44,7 @@ from driftwarden.store.operations import OperationStart, finish_operation, start
 from driftwarden.store.outbox import enqueue
 from driftwarden.store.queries import recent_outcomes
 from driftwarden.store.remediations import record_remediation
+from driftwarden.system.failpoints import crash_point
 
 PLAN_OF = {"refresh": Action.PLAN_REFRESH, "up": Action.PLAN_UP}
 APPLY_OF = {"refresh": Action.REFRESH, "up": Action.UP}
@@ -311,10 +312,12 @@ def _engine_step(
     started = datetime.now(UTC)
     operation_id = new_operation_id(started)
     with stack_lock(runtime.lock_dir, stack.name, store=runtime.store, cancel=cancel):
+        runtime.clear_stale_engine_locks(stack)
         with runtime.store.write() as session:
             start_operation(session, runtime.store.audit, OperationStart(
                 operation_id, stack.name, project_name(stack.project_dir), stack.stack,
                 action.value, trigger, actor, started))  # fmt: skip
+        crash_point("remediation.before-engine")
         try:
             run = runtime.stack_engine(stack, cancel).run(action, plan_file=plan_file)
         except DriftwardenError as exc:
@@ -324,6 +327,7 @@ def _engine_step(
                                  status=OperationStatus.FAILED, outcome=OperationOutcome.ERROR,
                                  error=str(exc), error_kind=kind)  # fmt: skip
             return operation_id, None, str(exc)
+        crash_point("remediation.after-engine")
     changes = extract_changes(run.events, stack.sensitive_paths)
     with runtime.store.write() as session:
         finish_operation(session, runtime.store.audit, operation_id,

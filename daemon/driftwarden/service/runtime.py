@@ -13,14 +13,17 @@ import getpass
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftwarden.config import Config, StackConfig
+from driftwarden.domain.errors import DriftwardenError
 from driftwarden.engine.api import EngineTarget
 from driftwarden.engine.bound import DirectStackEngine, IsolatedStackEngine, StackEngine
 from driftwarden.engine.plugins import Plugin, install_plugin
+from driftwarden.service.logs import logger
 from driftwarden.service.statedir import StateDir
 from driftwarden.store.audit import load_audit_key, record_config
 from driftwarden.store.db import (
@@ -30,13 +33,15 @@ from driftwarden.store.db import (
     open_store_read_only,
     require_recorded,
 )
-from driftwarden.store.operations import recover_interrupted
+from driftwarden.store.operations import lost_runs, recover_interrupted
 
 if TYPE_CHECKING:  # built on first use: readers never load the Pulumi SDK
     from driftwarden.engine.isolated import IsolatedEngine
     from driftwarden.engine.runner import Engine
 
 DAEMON_ACTOR = "daemon"
+# How far back a lost run may have left an engine lock behind.
+LOST_RUN_HORIZON = timedelta(days=7)
 
 
 def cli_actor() -> str:
@@ -132,6 +137,19 @@ class Runtime:
             return IsolatedStackEngine(self.isolated_engine, target, timeout, cancel)
         return DirectStackEngine(self.engine, target)
 
+    def clear_stale_engine_locks(self, stack: StackConfig) -> None:
+        """Before an engine run, under the stack's lock: remove the file-backend locks that
+        lost runs of ours left (a process killed mid-update leaves Pulumi's lock, and every
+        later update would fail `locked`)."""
+        from driftwarden.engine.isolated import LostRun, remove_stale_locks
+
+        since = datetime.now(UTC) - LOST_RUN_HORIZON
+        with self.store.read() as session:
+            lost = [LostRun(*run) for run in lost_runs(session, stack.name, since)]
+        for path in remove_stale_locks(engine_target(stack, self.state), lost):
+            logger.warning("stale engine lock removed",
+                           extra={"stack": stack.name, "lock": path.name})  # fmt: skip
+
     def retire_idle_workers(self) -> None:
         if "isolated_engine" in self.__dict__:  # built: only the daemon's runtime has one
             self.isolated_engine.retire_idle()
@@ -153,6 +171,18 @@ class Runtime:
         """Install `[[plugins]]` (see `install_plugins`). Locates the engine first: without
         one, this fails before anything is recorded."""
         return install_plugins(self.config, self.state, self.engine)
+
+    def ensure_plugins(self) -> None:
+        """`install_plugins` for the long-running processes (daemon, worker): logged, and a
+        failure only logged (the stacks that need a plugin fail, and say why)."""
+        if not self.config.plugins:
+            return  # nor load the engine: these processes run it only in their workers
+        try:
+            for plugin, now in self.install_plugins():
+                if now:
+                    logger.info("plugin installed", extra={"plugin": plugin.label})
+        except DriftwardenError as exc:
+            logger.error("plugin installation failed", extra={"error": str(exc)})
 
     def _record_startup(self) -> None:
         self.record_config()

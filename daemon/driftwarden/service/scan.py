@@ -34,6 +34,7 @@ from driftwarden.service.notifications import queue_for_check
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.findings import apply_check
 from driftwarden.store.operations import OperationStart, finish_operation, start_operation
+from driftwarden.system.failpoints import crash_point
 
 Progress = Callable[[str], None]
 
@@ -169,6 +170,7 @@ def _run_locked(
         started_at=started,
     )
     audit = runtime.store.audit
+    runtime.clear_stale_engine_locks(stack)
     with runtime.store.write() as session:
         start_operation(
             session,
@@ -184,6 +186,7 @@ def _run_locked(
         extra={"stack": stack.name, "check": check.value, "operation_id": result.operation_id,
                "trigger": trigger},
     )  # fmt: skip
+    crash_point("check.before-engine")
     try:
         run = runtime.stack_engine(stack, cancel).run(Action.of(check), progress)
     except DriftwardenError as exc:
@@ -198,6 +201,7 @@ def _run_locked(
         _finish(runtime, stack, result, status=OperationStatus.CANCELLED,
                 outcome=OperationOutcome.ERROR)  # fmt: skip
         raise
+    crash_point("check.after-engine")
     changes = findings_of_run(runtime.config, stack, check, run.events)
     rules = runtime.config.risk_rules()
     result.ratings = {change.urn: assess_change(rules, change) for change in changes}
@@ -247,6 +251,8 @@ def _finish(
             operation_id=result.operation_id, status=status, transitions=result.transitions,
             error=result.error,
         )  # fmt: skip
+        crash_point("check.before-commit")
+    crash_point("check.after-commit")
     result.duration_seconds = (finished - result.started_at).total_seconds()
     logger.info(
         "operation finished",

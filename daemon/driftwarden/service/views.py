@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from driftwarden.config import Config
-from driftwarden.domain.model import Check, stack_state
+from driftwarden.domain.model import Check, OperationStatus, stack_state
 from driftwarden.drift.rules import severity_rank
 from driftwarden.store.db import Store
 from driftwarden.store.models import AuditEvent, Finding, Operation
@@ -44,6 +44,7 @@ def operation_view(op: Operation) -> dict[str, Any]:
         "resource_changes": op.resource_changes,
         "property_changes": op.property_changes,
         "cli_version": op.cli_version,
+        "host": op.host,
         "error": op.error,
     }
 
@@ -70,10 +71,13 @@ def status_view(config: Config, store: Store, now: datetime | None = None) -> li
             "open_findings": summary.open_findings,
             "last_scan": iso(last),
             "next_scan": iso(config.schedule_of(stack).next_run(last, now)),
+            # Where its checks run now (a worker's host; distributed mode spreads them).
+            "running_on": sorted({op.host for op in summary.latest.values()
+                                  if op.status == OperationStatus.RUNNING}),
             "checks": {
                 kind: {
                     "operation_id": op.id, "status": op.status, "outcome": op.outcome,
-                    "started_at": iso(op.started_at), "error": op.error,
+                    "started_at": iso(op.started_at), "host": op.host, "error": op.error,
                 }
                 for kind, op in summary.latest.items()
             },

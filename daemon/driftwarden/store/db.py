@@ -121,6 +121,10 @@ class Store:
                 )  # fmt: skip
             return self._unpooled
 
+    def libpq_url(self) -> str:
+        """The PostgreSQL store's URL as libpq (psycopg, procrastinate) reads it."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     def close(self) -> None:
         self.engine.dispose()
         if self._unpooled is not None:

@@ -142,43 +142,70 @@ def finish_operation(
 def recover_interrupted(session: Session, audit: AuditChain, actor: str) -> list[Operation]:
     """Operations left `running` by a dead process on this host become `interrupted`.
 
-    Runs of other hosts are left alone: whether their process lives cannot be told here.
+    Runs of other hosts are left alone: whether their process lives cannot be told here
+    (on PostgreSQL, `recover_orphaned` tells by their stack's lock).
     """
     host = socket.gethostname()
     stale = session.exec(
         select(Operation).where(Operation.status == OperationStatus.RUNNING, Operation.host == host)
     ).all()
     recovered = []
-    now = utcnow()
     for operation in stale:
         if operation.pid is not None and operation.pid != os.getpid():
             if pid_alive(operation.pid):
                 continue
         elif operation.pid == os.getpid():
             continue
-        operation.status = OperationStatus.INTERRUPTED
-        operation.outcome = OperationOutcome.ERROR
-        operation.finished_at = now
-        operation.duration_ms = int((now - operation.started_at).total_seconds() * 1000)
-        operation.error = f"the process running it (pid {operation.pid} on {host}) died"
-        operation.error_kind = "interrupted"
-        session.add(operation)
-        audit.append(
-            session,
-            actor=actor,
-            action=AuditAction.OPERATION_INTERRUPTED,
-            stack=operation.stack,
-            operation_id=operation.id,
-            outcome="interrupted",
-            details={
-                "pid": operation.pid,
-                "host": host,
-                "started_at": operation.started_at.isoformat(),
-            },
-            time=now,
-        )
+        _interrupt(session, audit, actor, operation,
+                   f"the process running it (pid {operation.pid} on {host}) died")  # fmt: skip
         recovered.append(operation)
     return recovered
+
+
+def running_operations(session: Session) -> list[tuple[str, str]]:
+    """(operation id, stack) of every operation recorded `running`, on any host."""
+    rows = session.exec(
+        select(Operation.id, Operation.stack).where(Operation.status == OperationStatus.RUNNING)
+    ).all()
+    return [(id_, stack) for id_, stack in rows]
+
+
+def interrupt_if_running(
+    session: Session, audit: AuditChain, actor: str, operation_id: str, why: str
+) -> bool:
+    """Mark the operation `interrupted` if it is still `running` (its holder lost)."""
+    operation = session.get(Operation, operation_id)
+    if operation is None or operation.status != OperationStatus.RUNNING:
+        return False
+    _interrupt(session, audit, actor, operation, why)
+    return True
+
+
+def _interrupt(
+    session: Session, audit: AuditChain, actor: str, operation: Operation, why: str
+) -> None:
+    now = utcnow()
+    operation.status = OperationStatus.INTERRUPTED
+    operation.outcome = OperationOutcome.ERROR
+    operation.finished_at = now
+    operation.duration_ms = int((now - operation.started_at).total_seconds() * 1000)
+    operation.error = why
+    operation.error_kind = "interrupted"
+    session.add(operation)
+    audit.append(
+        session,
+        actor=actor,
+        action=AuditAction.OPERATION_INTERRUPTED,
+        stack=operation.stack,
+        operation_id=operation.id,
+        outcome="interrupted",
+        details={
+            "pid": operation.pid,
+            "host": operation.host,
+            "started_at": operation.started_at.isoformat(),
+        },
+        time=now,
+    )
 
 
 def last_in_sync_before(
@@ -197,3 +224,16 @@ def last_in_sync_before(
         .limit(1)
     ).first()  # fmt: skip
     return started
+
+
+def lost_runs(
+    session: Session, stack: str, since: datetime
+) -> list[tuple[str, datetime, datetime]]:
+    """(host, started, ended) of the stack's operations `interrupted` since `since`."""
+    rows = session.exec(
+        select(Operation.host, Operation.started_at, Operation.finished_at).where(
+            Operation.stack == stack, Operation.status == OperationStatus.INTERRUPTED,
+            col(Operation.started_at) >= since,
+        )
+    ).all()  # fmt: skip
+    return [(host, started, ended) for host, started, ended in rows if ended is not None]

@@ -53,6 +53,7 @@ class LatestOperation:
     started_at: datetime
     finished_at: datetime | None
     error: str | None
+    host: str  # where it ran (or runs): a worker's host name
 
 
 @dataclass
@@ -90,6 +91,7 @@ def stack_summaries(
             row.started_at,
             row.finished_at,
             row.error,
+            row.host,
         )
     counts = session.execute(_open_counts(dialect), {"stacks": _list_param(dialect, stacks)})
     for stack, count in counts:
@@ -122,7 +124,8 @@ def _latest_operations(dialect: str) -> Select[Any]:
     """
     ops: Table = Operation.__table__  # type: ignore[attr-defined]
     stacks, kinds = _list_table(dialect, "stacks"), _list_table(dialect, "kinds")
-    columns = ("id", "stack", "kind", "status", "outcome", "started_at", "finished_at", "error")
+    columns = ("id", "stack", "kind", "status", "outcome", "started_at", "finished_at", "error",
+               "host")  # fmt: skip
     newest_first = ops.c.started_at.desc()
     pairs = stacks.join(kinds, true())
     if dialect == "postgresql":

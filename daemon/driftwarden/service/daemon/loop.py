@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from driftwarden.config import Config, StackConfig, load_config
-from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError, UsageError
 from driftwarden.domain.model import Check, CheckStatus, Trigger
 from driftwarden.service.daemon.requests import claim_requests
 from driftwarden.service.daemon.scan_queue import QueuedScan
@@ -43,8 +43,15 @@ class Daemon:
         self.notifier = notifier or Notifier.from_environment()
         config = load_config(config_path)
         config.require_stacks()
+        if config.daemon.mode == "distributed":
+            raise UsageError(
+                f'{config_path}: [daemon] mode is "distributed": the fleet\'s checks run on '
+                "`driftwarden worker` processes (one per host), not on `run`",
+                hint="start `driftwarden worker` (systemd/driftwarden-worker.service), or "
+                'set mode = "single"',
+            )
         self.runtime = Runtime.open(config, actor=DAEMON_ACTOR, isolated=True)
-        self._install_plugins()
+        self.runtime.ensure_plugins()
         self.stopping = threading.Event()
         self.reload_requested = threading.Event()
         self.workers = WorkerPool(config.daemon.max_parallel, self._scan, self._scan_ended,
@@ -170,20 +177,10 @@ class Daemon:
             logger.warning("these settings need a restart to apply", extra={"keys": changed})
         self.runtime.config = config
         self.runtime.record_config()
-        self._install_plugins()
+        self.runtime.ensure_plugins()
         self.schedules.restart()
         logger.info("config reloaded", extra={"stacks": len(config.stacks)})
         self.notifier.ready()
-
-    def _install_plugins(self) -> None:
-        if not self.config.plugins:
-            return  # nor load the engine: the daemon runs it only in its workers
-        try:
-            for plugin, now in self.runtime.install_plugins():
-                if now:
-                    logger.info("plugin installed", extra={"plugin": plugin.label})
-        except DriftwardenError as exc:  # the stacks that need it fail, and say why
-            logger.error("plugin installation failed", extra={"error": str(exc)})
 
     # -- scans ----------------------------------------------------------------------
 

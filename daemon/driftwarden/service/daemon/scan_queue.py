@@ -64,6 +64,12 @@ class ScanQueue:
         return len(self._items)
 
 
+def retry_delay(base_seconds: float, failures: int, interval: float) -> float:
+    """Seconds until a failing stack's next try: base, twice that, four times, … up to
+    its interval."""
+    return min(base_seconds * 2.0 ** (failures - 1), interval)
+
+
 class Backoff:
     """When to retry a failing stack: base, twice that, four times, … up to its interval."""
 
@@ -76,7 +82,7 @@ class Backoff:
         """Record a failure; the delay until the retry (times `jitter`, e.g. 0.9 to 1.1)."""
         failures = self._failures.get(name, 0) + 1
         self._failures[name] = failures
-        delay = min(self.base_seconds * 2.0 ** (failures - 1), interval)
+        delay = retry_delay(self.base_seconds, failures, interval)
         self._retry_at[name] = now + delay * jitter
         return delay
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import schedule
 
 from driftwarden.config import StackConfig
-from driftwarden.domain.model import Check, Trigger
+from driftwarden.domain.model import Check, OperationStatus, Trigger
 from driftwarden.domain.schedule import Schedule
 from driftwarden.service.daemon.scan_queue import Backoff
 from driftwarden.service.digest import queue_digest
@@ -76,7 +76,8 @@ class Schedules:
         self.start()
 
     def _submit_due(self) -> None:
-        """Stacks never scanned, or overdue by their schedule, run now."""
+        """Stacks never scanned, overdue by their schedule, or whose latest check was cut
+        short by a crash (`interrupted`), run now."""
         config = self._runtime.config
         now = datetime.now(UTC)
         with self._runtime.store.read() as session:
@@ -84,7 +85,9 @@ class Schedules:
                 session, [s.name for s in config.stacks], [c.value for c in Check]
             )
         for stack, summary in zip(config.stacks, summaries, strict=True):
-            if config.schedule_of(stack).next_run(summary.last_scan, now) <= now:
+            interrupted = any(op.status == OperationStatus.INTERRUPTED
+                              for op in summary.latest.values())  # fmt: skip
+            if interrupted or config.schedule_of(stack).next_run(summary.last_scan, now) <= now:
                 self._submit(stack.name, Trigger.SCHEDULE)
 
     def _queue_digest(self, name: str) -> None:
