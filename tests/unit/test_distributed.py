@@ -1,5 +1,5 @@
-"""Distributed mode's pure parts: the crash points, what `config
-check` says runs where, and which engine locks a lost run leaves to be removed."""
+"""Distributed mode's pure parts: the crash points, what `config check` says runs where,
+which engine locks a lost run leaves to be removed, and the running checks per host."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from procrastinate.jobs import Job
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from driftwarden.cli.config_check import where_it_runs
 from driftwarden.config import load_config
 from driftwarden.engine.api import EngineTarget
 from driftwarden.engine.isolated import LostRun, remove_stale_locks
+from driftwarden.service.metrics import CheckState, Snapshot
+from driftwarden.store.fleet import DurationHistogram
 from driftwarden.system.failpoints import ENV_CRASH_AT
+from driftwarden.web.metrics import FleetCollector
 from tests.conftest import REPO
 from tests.unit.test_locks import pulumi_lock
-
-JOB = Job(id=1, queue="checks", lock="stack:web", queueing_lock="stack:web",
-          task_name="driftwarden.check", task_kwargs={"stack": "web"})  # fmt: skip
 
 
 def test_a_crash_point_kills_the_process_the_nth_time_it_is_reached() -> None:
@@ -81,3 +82,21 @@ def test_a_lock_left_on_another_host_goes_only_if_a_lost_run_held_it_then(tmp_pa
     assert a_person.exists()
     assert later.exists()
     assert json.loads(later.read_text())["hostname"] == "worker-3"
+
+
+def test_metrics_count_the_checks_running_on_each_host() -> None:
+    def check(stack: str, status: str, host: str) -> CheckState:
+        return CheckState(stack, "drift", status, None, None, host)
+
+    snap = Snapshot(
+        stack_states={}, open_findings={}, failures={}, remediations={}, outbox={},
+        audit_head_seq=0, durations=DurationHistogram((1.0,), {}, {}, {}),
+        checks=[check("a", "running", "w1"), check("b", "running", "w2"),
+                check("c", "running", "w2"), check("d", "succeeded", "w3")],
+    )  # fmt: skip
+    registry = CollectorRegistry()
+    registry.register(FleetCollector(lambda: snap, lambda: None))
+    text = generate_latest(registry).decode()
+    (family,) = [f for f in text_string_to_metric_families(text)
+                 if f.name == "driftwarden_checks_running"]  # fmt: skip
+    assert {s.labels["host"]: s.value for s in family.samples} == {"w1": 1.0, "w2": 2.0}

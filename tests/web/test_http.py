@@ -115,7 +115,7 @@ def test_metrics_parse_and_agree_with_the_store(dashboard: Served) -> None:
     assert samples[("driftwarden_audit_verify_ok", ())] == 1
     assert abs(samples[("driftwarden_audit_verify_timestamp_seconds", ())] - time.time()) < 600
     labels = {name for family in families.values() for s in family.samples for name in s.labels}
-    assert labels <= {"stack", "state", "check", "severity", "status", "kind", "le"}, labels
+    assert labels <= {"stack", "state", "check", "severity", "status", "kind", "le", "host"}, labels
 
 
 def test_healthz_says_the_store_answers(dashboard: Served) -> None:

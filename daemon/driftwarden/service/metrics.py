@@ -32,6 +32,7 @@ class CheckState:
     status: str  # the latest operation's status (running, succeeded, failed, …)
     outcome: str | None  # its verdict (in_sync, drifted, changes_pending, error)
     last_success: datetime | None
+    host: str = ""  # where the latest operation ran (or runs)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def snapshot(runtime: Runtime, now: datetime | None = None) -> Snapshot:
             checks.append(CheckState(
                 summary.stack, check.value,
                 latest.status if latest else "never", latest.outcome if latest else None,
-                successes.get((summary.stack, check.value)),
+                successes.get((summary.stack, check.value)), latest.host if latest else "",
             ))  # fmt: skip
     return Snapshot(
         stack_states={

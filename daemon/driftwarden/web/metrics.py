@@ -3,6 +3,7 @@ snapshot (read from the store at each scrape) into metric families."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -66,6 +67,16 @@ class FleetCollector(Collector):
         yield check_ok
         yield drifted
         yield success
+
+        running = GaugeMetricFamily(
+            "driftwarden_checks_running",
+            "Checks running now, per host (a worker in distributed mode)",
+            labels=["host"],
+        )
+        hosts = Counter(check.host for check in snap.checks if check.status == "running")
+        for host, count in sorted(hosts.items()):
+            running.add_metric([host], float(count))
+        yield running
 
         findings = GaugeMetricFamily(
             "driftwarden_open_findings",
