@@ -116,7 +116,9 @@ class Probe:
         ops = self.operations()
         if not ops or any(op.status == "running" for op in ops):
             return False
-        last = ops[-1]
+        # A check the daemon's stop cancelled (its schedule had just started one) says
+        # nothing: the one before it does.
+        last = [op for op in ops if op.status != "cancelled"][-1]
         if (last.kind, last.status, last.outcome) != ("drift", "succeeded", "in_sync"):
             return False
         return all(n.status != "pending" for n in self.notifications())
@@ -163,6 +165,9 @@ def run_case(
     assert code == -signal.SIGKILL, f"case {case}: the victim exited {code} before {point}"
     recovery = victim.recover(point)
     wait_until(f"case {case} ({point}) to settle", probe.settled, 180)
+    # Stopped before looking: its schedule (every 5 s) may start a check at any moment.
+    victim.end_case()
+    wait_until(f"case {case} ({point}) to settle after the stop", probe.settled, 60)
 
     ops = [op for op in probe.operations() if op.id not in before]
     assert [op for op in ops if op.status == "running"] == []
@@ -204,7 +209,6 @@ def run_matrix(
         for case, point in enumerate(crash_plan(chosen), start=1):
             rows.append(run_case(case, point, fleet=fleet, probe=probe, endpoint=endpoint,
                                  victim=victim, rng=rng))  # fmt: skip
-            victim.end_case()
     finally:
         with capsys.disabled():
             print(f"\n{title} (seed {chosen})\n{HEADER}")

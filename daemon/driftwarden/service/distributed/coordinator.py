@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from procrastinate import App
@@ -54,22 +53,19 @@ class Coordinator:
         self._ingest: threading.Thread | None = None
         self._next_takeover = 0.0
         self.reload_requested = threading.Event()
-        self.last_tick = time.monotonic()
 
     @property
     def leading(self) -> bool:
         return self._held is not None
 
-    async def run(self, on_tick: Callable[[], None] = lambda: None) -> None:
+    async def run(self) -> None:
         """Tick until `stopping` is set; then give the lock up (another worker takes it)."""
         try:
             while not self._stopping.is_set():
-                self.last_tick = time.monotonic()
                 try:
                     await self._tick()
                 except Exception:  # a store or queue error: the next tick tries again
                     logger.exception("scheduler tick failed")
-                on_tick()
                 await asyncio.sleep(TICK_SECONDS)
         finally:
             await asyncio.to_thread(self._resign)

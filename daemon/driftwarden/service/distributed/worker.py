@@ -12,6 +12,7 @@ its heartbeat is `takeover_after` old.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import threading
@@ -43,6 +44,7 @@ from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.store.queue import ensure_queue_schema
 
 FETCH_POLL_SECONDS = 1.0  # retries and jobs missed by LISTEN/NOTIFY wait at most this
+PULSE_SECONDS = 0.5
 
 
 class Worker:
@@ -94,7 +96,8 @@ class Worker:
                 update_heartbeat_interval=max(1.0, daemon.takeover_after / 3),
                 stalled_worker_timeout=daemon.takeover_after, delete_jobs="successful",
             )  # fmt: skip
-            coordinator = asyncio.create_task(self.coordinator.run(self._tick), name="scheduler")
+            coordinator = asyncio.create_task(self.coordinator.run(), name="scheduler")
+            pulse = asyncio.create_task(self._pulse(), name="pulse")
             self.sender.start()
             logger.info("worker started", extra={"worker": self.name,
                                                  "max_parallel": daemon.max_parallel})  # fmt: skip
@@ -104,6 +107,9 @@ class Worker:
             finally:
                 self.stopping.set()
                 await coordinator
+                pulse.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pulse
         self.notifier.stopping()
         self.sender.close()
         self.runtime.close_engines()
@@ -123,8 +129,14 @@ class Worker:
                         extra={"signal": name})  # fmt: skip
             self.cancel.set()
 
+    async def _pulse(self) -> None:
+        """Until the worker ends, a drain included (checks may run for minutes after the
+        coordinator resigned): the systemd status and watchdog, idle engines retired."""
+        while True:
+            await asyncio.to_thread(self._tick)  # it may wait on processes: off the loop
+            await asyncio.sleep(PULSE_SECONDS)
+
     def _tick(self) -> None:
-        """After each coordinator tick: the systemd status and watchdog, idle engines."""
         self.runtime.retire_idle_workers()
         role = "scheduler" if self.coordinator.leading else "worker"
         running = self.running()
@@ -138,9 +150,6 @@ class Worker:
     def running(self) -> list[str]:
         with self._running_lock:
             return sorted(self._running.values())
-
-    def heartbeat(self) -> float:
-        return self.coordinator.last_tick
 
     # -- the task -------------------------------------------------------------------
 
