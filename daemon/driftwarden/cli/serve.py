@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-import threading
+import time
 from types import FrameType
 from typing import Annotated
 
@@ -38,19 +38,18 @@ def serve_command(
             raise UsageError(f"--listen: {exc}") from None
     config = app_state(ctx).load()
     server = WebServer(lambda: Runtime.open_reader(config), config.web, listen=listen)
-    stopping = threading.Event()
+    signals: list[int] = []
 
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        stopping.set()
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        signals.append(signum)  # no lock in a handler (see service/daemon/loop.py)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.start()
         auth = "token required" if server.protected else "loopback only, no credential"
         stdout.print(f"serving {server.url} (read-only; {auth}); Ctrl-C stops", highlight=False)
-        while not stopping.wait(0.5):
-            if not server.alive:
-                break
+        while not signals and server.alive:
+            time.sleep(0.25)
     finally:
         server.stop()
         for sig, handler in previous.items():

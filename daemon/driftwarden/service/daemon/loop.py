@@ -63,6 +63,7 @@ class Daemon:
         self.status = DaemonStatus(self.runtime, self.notifier)
         self._claimer = f"daemon@{socket.gethostname()}:{os.getpid()}"
         self._last_tick = time.monotonic()
+        self._signals: list[int] = []  # from the signal handlers, for the loop
 
     def heartbeat(self) -> float:
         """`time.monotonic()` when the loop last went round: `/healthz` says a loop that
@@ -105,6 +106,9 @@ class Daemon:
         last_ping = 0.0
         while not self.stopping.is_set():
             self._last_tick = time.monotonic()
+            self._handle_signals()
+            if self.stopping.is_set():
+                break
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()
@@ -127,6 +131,7 @@ class Daemon:
             if interval is not None:
                 wait = min(wait, interval / 2)
             self.stopping.wait(wait)
+            self._handle_signals()
 
     def _shutdown(self) -> None:
         """Every thread the daemon started ends here: the workers (running checks are
@@ -144,16 +149,25 @@ class Daemon:
     # -- signals and reload ---------------------------------------------------------
 
     def _install_signal_handlers(self) -> None:
-        def stop(signum: int, _frame: FrameType | None) -> None:
+        def note(signum: int, _frame: FrameType | None) -> None:
+            # Only a list append here, which takes no lock: a handler runs on the main
+            # thread between two bytecodes, and Event.set() (or logging) would wait forever
+            # for a lock that the interrupted code, e.g. the loop's own stopping.wait(),
+            # holds. Seen once: SIGTERM landed there and the daemon never stopped.
+            self._signals.append(signum)
+
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, note)
+
+    def _handle_signals(self) -> None:
+        """The signals that arrived since the last tick (the loop's wait is at most 0.5 s)."""
+        while self._signals:
+            signum = self._signals.pop(0)
+            if signum == signal.SIGHUP:
+                self.reload_requested.set()
+                continue
             logger.info("signal received", extra={"signal": signal.Signals(signum).name})
             self.stopping.set()
-
-        def reload(_signum: int, _frame: FrameType | None) -> None:
-            self.reload_requested.set()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGHUP, reload)
 
     def reload(self) -> None:
         self.notifier.reloading()
