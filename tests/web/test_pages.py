@@ -9,12 +9,22 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.integration.conftest import SECRET_TOKEN
 from tests.web.conftest import HOSTILE, ROTATED_TOKEN, Served, screenshot
 
 pytestmark = pytest.mark.engine
+
+
+def follow(browser: webdriver.Chrome, by: str, value: str) -> None:
+    """Click what navigates, and wait for the new page: a click does not wait for the
+    navigation it starts (reading the table right after it once found the old page gone
+    and the new one not there yet)."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, value).click()
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(page))
 
 
 def rows(browser: webdriver.Chrome, table: str) -> list[list[str]]:
@@ -48,7 +58,7 @@ def test_fleet_page_counts_filters_and_sorts(
     screenshot(browser, "fleet", tmp_path)
 
     Select(browser.find_element(By.NAME, "severity")).select_by_value("high")
-    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    follow(browser, By.CSS_SELECTOR, "form.filters button")
     assert [row[0] for row in rows(browser, "stacks")] == ["demo"]
     assert "severity=high" in browser.current_url
 
@@ -58,9 +68,9 @@ def test_fleet_page_counts_filters_and_sorts(
     assert rows(browser, "stacks") == [["no stack matches"]]
 
     browser.get(dashboard.url + "/")
-    browser.find_element(By.LINK_TEXT, "open findings").click()  # ascending by findings
+    follow(browser, By.LINK_TEXT, "open findings")  # ascending by findings
     assert [row[0] for row in rows(browser, "stacks")] == ["calm", "demo"]
-    browser.find_element(By.PARTIAL_LINK_TEXT, "open findings").click()  # and back
+    follow(browser, By.PARTIAL_LINK_TEXT, "open findings")  # and back
     assert [row[0] for row in rows(browser, "stacks")] == ["demo", "calm"]
     no_secret_and_no_script(browser)
 
@@ -69,7 +79,7 @@ def test_stack_page_shows_each_drifted_property_and_no_secret(
     dashboard: Served, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
     browser.get(dashboard.url + "/")
-    browser.find_element(By.LINK_TEXT, "demo").click()
+    follow(browser, By.LINK_TEXT, "demo")
     assert browser.find_element(By.TAG_NAME, "h1").text == "demo drifted"
     findings = {row[2].split()[0]: row for row in rows(browser, "findings")}
     motd = findings["motd"]
@@ -98,7 +108,7 @@ def test_finding_page_tells_its_timeline(
     dashboard: Served, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
     browser.get(dashboard.url + "/stacks/demo")
-    browser.find_element(By.LINK_TEXT, "motd").click()
+    follow(browser, By.LINK_TEXT, "motd")
     assert "/stacks/demo/findings/" in browser.current_url
     facts = browser.find_element(By.CSS_SELECTOR, "dl.facts").text
     assert "message of the day rewritten" in facts
@@ -115,13 +125,13 @@ def test_audit_page_verifies_on_demand_and_filters(
     browser.get(dashboard.url + "/audit")
     head = browser.find_element(By.ID, "head").text
     assert head.startswith("Head ")
-    browser.find_element(By.PARTIAL_LINK_TEXT, "Verify the whole chain").click()
+    follow(browser, By.PARTIAL_LINK_TEXT, "Verify the whole chain")
     verify = browser.find_element(By.ID, "verify").text
     assert verify.startswith("verified: ")
     assert head.removeprefix("Head ") in verify
     Select(browser.find_element(By.NAME, "action")).select_by_value("finding")
     Select(browser.find_element(By.NAME, "stack")).select_by_value("demo")
-    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    follow(browser, By.CSS_SELECTOR, "form.filters button")
     events = rows(browser, "events")
     assert [row[3] for row in events] == ["finding.opened", "finding.opened"]
     assert {row[4] for row in events} == {"demo"}
