@@ -304,6 +304,15 @@ class LostRun:
     ended: datetime
 
 
+def engine_locks(target: EngineTarget) -> list[Path]:
+    """The file-backend lock files of `target` (none for other backends)."""
+    backend = file_backend_dir(target.backend_url)
+    if backend is None:
+        return []
+    locks = backend / ".pulumi" / "locks"
+    return sorted(locks.glob(f"*/{project_name(target.project_dir)}/{target.stack}/*.json"))
+
+
 def remove_stale_locks(target: EngineTarget, lost: Sequence[LostRun] = ()) -> list[Path]:
     """Delete file-backend locks of `target` that a dead driftwarden run left.
 
@@ -312,25 +321,18 @@ def remove_stale_locks(target: EngineTarget, lost: Sequence[LostRun] = ()) -> li
     that stack anywhere). Any other lock — a live process's, a person's `pulumi up` on
     another host — is respected.
     """
-    backend = file_backend_dir(target.backend_url)
-    if backend is None:
-        return []
-    project = project_name(target.project_dir)
-    locks = backend / ".pulumi" / "locks"
     removed = []
-    for lock in locks.glob(f"*/{project}/{target.stack}/*.json"):
+    for lock in engine_locks(target):
         try:
             content: dict[str, Any] = json.loads(lock.read_text())
         except (OSError, ValueError):
             continue
-        if content.get("hostname") != socket.gethostname():
-            if _taken_during(content, lost):
-                with contextlib.suppress(FileNotFoundError):
-                    lock.unlink()
-                    removed.append(lock)
-            continue
         pid = content.get("pid")
-        if isinstance(pid, int) and not pid_alive(pid):
+        if content.get("hostname") == socket.gethostname():
+            stale = isinstance(pid, int) and not pid_alive(pid)
+        else:
+            stale = _taken_during(content, lost)
+        if stale:
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
                 removed.append(lock)

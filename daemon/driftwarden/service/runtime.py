@@ -141,12 +141,15 @@ class Runtime:
         """Before an engine run, under the stack's lock: remove the file-backend locks that
         lost runs of ours left (a process killed mid-update leaves Pulumi's lock, and every
         later update would fail `locked`)."""
-        from driftwarden.engine.isolated import LostRun, remove_stale_locks
+        from driftwarden.engine.isolated import LostRun, engine_locks, remove_stale_locks
 
+        target = engine_target(stack, self.state)
+        if not engine_locks(target):
+            return  # the usual case: no store read before the run
         since = datetime.now(UTC) - LOST_RUN_HORIZON
         with self.store.read() as session:
             lost = [LostRun(*run) for run in lost_runs(session, stack.name, since)]
-        for path in remove_stale_locks(engine_target(stack, self.state), lost):
+        for path in remove_stale_locks(target, lost):
             logger.warning("stale engine lock removed",
                            extra={"stack": stack.name, "lock": path.name})  # fmt: skip
 

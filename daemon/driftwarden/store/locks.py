@@ -27,10 +27,11 @@ SCHEDULER_LOCK = "driftwarden:scheduler"  # a name of its own namespace
 
 def lock_key(stack: str) -> int:
     """The advisory lock's bigint key of `stack`."""
-    return _key(_STACK_NAMESPACE + stack)
+    return named_lock_key(_STACK_NAMESPACE + stack)
 
 
-def _key(name: str) -> int:
+def named_lock_key(name: str) -> int:
+    """The bigint key of a lock that is not a stack's (scheduler, queue schema)."""
     digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -75,7 +76,7 @@ def try_stack_lock(store: Store, stack: str) -> HeldLock | None:
 
 def try_scheduler_lock(store: Store) -> HeldLock | None:
     """The fleet's scheduler lock if no session holds it, else None (never waits)."""
-    return _try_lock(store, _key(SCHEDULER_LOCK))
+    return _try_lock(store, named_lock_key(SCHEDULER_LOCK))
 
 
 def _try_lock(store: Store, key: int) -> HeldLock | None:

@@ -10,7 +10,7 @@ from procrastinate.schema import SchemaManager
 
 from driftwarden.domain.errors import DriftwardenError
 from driftwarden.store.db import Store
-from driftwarden.store.locks import lock_key
+from driftwarden.store.locks import named_lock_key
 
 _SCHEMA_LOCK = "driftwarden:queue-schema"
 
@@ -24,7 +24,8 @@ def ensure_queue_schema(store: Store) -> bool:
         )
     with store.unpooled().begin() as connection:
         connection.execute(
-            sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(_SCHEMA_LOCK)}
+            sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"),
+            {"key": named_lock_key(_SCHEMA_LOCK)},
         )
         exists = connection.execute(
             sqlalchemy.text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")

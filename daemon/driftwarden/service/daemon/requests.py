@@ -21,7 +21,7 @@ def claim_requests(
     try:
         with runtime.store.write() as session:
             requests = pending_requests(session)
-            busy = set(running())
+            busy = set(running()) if requests else set()  # (asking may cost a query)
             known = {s.name for s in runtime.config.stacks}
             for request in requests:
                 if request.stack in busy:

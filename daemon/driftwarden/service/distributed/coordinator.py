@@ -79,9 +79,13 @@ class Coordinator:
         schedules = self._schedules
         assert schedules is not None
         await asyncio.to_thread(schedules.jobs.run_pending)
-        busy = await self._queued_or_running()
+        loop = asyncio.get_running_loop()
+
+        def busy() -> set[str]:  # on claim_requests' thread, only when requests wait
+            return asyncio.run_coroutine_threadsafe(self._queued_or_running(), loop).result()
+
         claimer = f"scheduler@{self._name}"
-        requests = await asyncio.to_thread(claim_requests, self._runtime, claimer, lambda: busy)
+        requests = await asyncio.to_thread(claim_requests, self._runtime, claimer, busy)
         for request in requests:
             logger.info("scan requested", extra={"stack": request.stack, "request_id": request.id})
             self._submit(request.stack, Trigger.REQUEST, request.requested_by, request.checks)
@@ -191,13 +195,7 @@ class Coordinator:
             )
             # Ended first: it holds the stack's job lock, which the new job needs.
             await manager.finish_job(job, status=Status.FAILED, delete_job=False)
-            kwargs = job.task_kwargs
-            checks = kwargs.get("checks")
-            await enqueue(self._app, CheckJob(
-                stack, Trigger(str(kwargs.get("trigger", Trigger.SCHEDULE.value))),
-                str(kwargs.get("actor", DAEMON_ACTOR)),
-                [str(c) for c in checks] if isinstance(checks, list) else None,
-            ))  # fmt: skip
+            await enqueue(self._app, CheckJob.from_arguments(job.task_kwargs))
         await manager.prune_stalled_workers(self._takeover_after)
         for operation_id in await asyncio.to_thread(
             recover_orphaned, self._runtime.store, DAEMON_ACTOR

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from procrastinate import App, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
@@ -54,6 +55,18 @@ class CheckJob:
     actor: str
     checks: Sequence[str] | None = None
     failures: int = 0
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> CheckJob:
+        """The job whose `arguments()` these are (a job's task_kwargs)."""
+        checks = arguments.get("checks")
+        return cls(
+            str(arguments["stack"]),
+            Trigger(str(arguments["trigger"])),
+            str(arguments["actor"]),
+            [str(c) for c in checks] if isinstance(checks, list) else None,
+            int(arguments.get("failures") or 0),
+        )
 
     def arguments(self) -> dict[str, JSONValue]:
         return {
