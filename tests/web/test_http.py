@@ -202,8 +202,17 @@ def test_a_loopback_server_without_token_answers_only_loopback_names(dashboard: 
     assert status == 421
     assert headers["content-security-policy"].startswith("default-src 'none'")
     port = dashboard.url.rsplit(":", 1)[1]
-    for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
-        assert dashboard.get("/healthz", headers={"Host": host})[0] == 200
+    # Names that merely start like a loopback address are anyone's names (issue 20).
+    for host in (f"127.0.0.1.evil.example:{port}", f"127.0.0.1.nip.io:{port}",
+                 f"127.evil.example:{port}", f"localhost.evil.example:{port}",
+                 f"[::1].evil.example:{port}", "127.0.0.1.evil.example"):  # fmt: skip
+        for path in ("/?format=json", "/audit"):
+            status, _, body = dashboard.get(path, headers={"Host": host})
+            assert status == 421, (host, path, body[:200])
+            assert b"demo" not in body
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"127.0.0.2:{port}", "localhost",
+                 f"[::1]:{port}"):  # fmt: skip
+        assert dashboard.get("/healthz", headers={"Host": host})[0] == 200, host
 
 
 def test_hostile_query_strings_get_a_page_not_a_crash(dashboard: Served) -> None:

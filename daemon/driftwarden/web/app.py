@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from driftwarden import __version__
-from driftwarden.config import Config
+from driftwarden.config import Config, is_loopback
 from driftwarden.domain.errors import DriftwardenError
 from driftwarden.domain.model import attribution_from_dict, describe_attribution, urn_name
 from driftwarden.service.logs import logger
@@ -271,14 +271,12 @@ class _SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
 def host_name(header: str) -> str:
     """The name of a Host header, without its port (`[::1]:8080` -> `::1`)."""
     header = header.strip().lower()
     if header.startswith("["):
-        return header[1:].partition("]")[0]
+        inside, _, rest = header[1:].partition("]")
+        return inside if rest == "" or (rest[0] == ":" and rest[1:].isdigit()) else header
     return header.rpartition(":")[0] if header.count(":") == 1 else header
 
 
@@ -292,7 +290,9 @@ class _LoopbackHosts:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
             host = host_name(headers.get(b"host", b"").decode("latin-1"))
-            if host not in LOOPBACK_HOSTS and not host.startswith("127."):
+            # Exact loopback literals and `localhost` only: `127.0.0.1.evil.example` is a
+            # name anyone can point at 127.0.0.1.
+            if not is_loopback(host):
                 body = b"421: this server answers only to loopback names (127.0.0.1, localhost)\n"
                 await send({
                     "type": "http.response.start", "status": 421,
