@@ -4,7 +4,10 @@ hostile values in the drifted resources and a secret that drifted too."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -117,9 +120,35 @@ def test_json_report_is_the_data_drift_show_and_audit_verify_print(drifted: Flee
     assert NEW_TOKEN not in report.stdout
 
 
-def test_unknown_format_and_stack_are_usage_errors(drifted: Fleet) -> None:
+def test_unknown_format_stack_and_output_are_refused_clearly(
+    drifted: Fleet, tmp_path: Path
+) -> None:
     bad = drifted.cli("report", "--format", "pdf")
     assert bad.code == 2
     assert "--format 'pdf' is not one of html, md, json" in bad.stderr
     missing = drifted.cli("report", "nope")
     assert missing.code == 2, missing.stderr
+
+    # A device is written in place, never replaced by a file (issue 20: /dev/full and,
+    # as root, /dev/null became regular files holding the report).
+    full = drifted.cli("report", "--format", "md", "--output", "/dev/full")
+    assert full.code == 1
+    assert full.stderr == "error: cannot write /dev/full: No space left on device\n"
+    written = drifted.cli("report", "--format", "md", "--output", "/dev/null")
+    assert written.code == 0, written.stderr
+    for device in ("/dev/full", "/dev/null"):
+        assert stat.S_ISCHR(os.stat(device).st_mode), f"{device} is no longer a device"
+    # A FIFO gets the report through the pipe and stays a FIFO.
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    piped = drifted.cli("report", "--format", "md", "--output", str(fifo))
+    reader.join(timeout=30)
+    assert piped.code == 0, piped.stderr
+    assert received[0].startswith(b"# "), received[0][:100]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    directory = drifted.cli("report", "--output", str(tmp_path))
+    assert directory.code == 2
+    assert directory.stderr == f"error: --output {tmp_path} is a directory — name a file\n"

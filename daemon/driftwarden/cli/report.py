@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 
 from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, stdout
-from driftwarden.domain.errors import UsageError
+from driftwarden.domain.errors import DriftwardenError, UsageError
 
 
 @handle_errors
@@ -47,16 +48,36 @@ def report_command(
     if output is None:
         sys.stdout.write(text)
         return
-    # Written whole or not at all: a report half written over an older one misleads.
     output = output.expanduser()
+    write_file(output, text)
+    stdout.print(f"wrote {output} ({chosen.value}, {len(text.encode()):,} bytes)")
+
+
+def write_file(output: Path, text: str) -> None:
+    """Write `text` to `output`. A regular file (or a new one) is written whole or not at
+    all: to a temporary file beside it, then renamed over it (a report half written over
+    an older one misleads). Anything else — /dev/stdout, /dev/null, a FIFO — is written
+    in place: renaming over it would replace the device node with a regular file."""
+    target = output.resolve()  # a symlink's target is written, the link kept
     try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise DriftwardenError(f"cannot write {output}: {exc.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise UsageError(f"--output {output} is a directory", hint="name a file")
+    try:
+        if mode is not None and not stat.S_ISREG(mode):
+            with target.open("w", encoding="utf-8") as special:
+                special.write(text)
+            return
         with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=output.parent, prefix=f".{output.name}.", delete=False
+            "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
         ) as partial:
             partial.write(text)
-        os.replace(partial.name, output)
+        os.replace(partial.name, target)
     except OSError as exc:
         if "partial" in locals():
             Path(partial.name).unlink(missing_ok=True)
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-    stdout.print(f"wrote {output} ({chosen.value}, {len(text.encode()):,} bytes)")
+        raise DriftwardenError(f"cannot write {output}: {exc.strerror}") from None
