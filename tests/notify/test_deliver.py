@@ -187,7 +187,7 @@ def test_a_config_file_with_a_broken_entry_sends_nothing(
 
     missing = deliver([], message, config_files=[tmp_path / "missing.txt"])
     assert missing.error is not None
-    assert missing.error.startswith("cannot read notification config")
+    assert missing.error == f"notification config {tmp_path / 'missing.txt'} does not exist"
 
 
 def test_no_url_is_a_failed_delivery(message: Message) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from driftwarden import __version__
-from driftwarden.cli._context import AppState, closed_pipe
+from driftwarden.cli._context import AppState, closed_pipe, stderr
 from driftwarden.cli.audit import audit_app
 from driftwarden.cli.config_check import config_app
 from driftwarden.cli.db import db_app
@@ -25,7 +29,43 @@ from driftwarden.cli.status import status_command
 from driftwarden.cli.trigger import trigger_command
 from driftwarden.cli.worker import worker_command
 
+# Typer's click (its own copy since 0.22, click itself before): the exceptions it prints.
+_ClickException: type[Exception] = next(
+    base for base in typer.BadParameter.__mro__ if base.__name__ == "ClickException"
+)
+
+
+class _OneLineErrors(TyperGroup):
+    """SPEC.md: an error is one line on stderr. Click prints a usage error in four (the
+    usage, a `--help` hint, a blank line, the error): here it is the error and the hint."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            stderr.print("[bold red]error:[/] aborted")
+            sys.exit(1)
+        except _ClickException as exc:
+            usage = getattr(exc, "ctx", None)
+            hint = f" — see `{usage.command_path} --help`" if usage is not None else ""
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            message = " ".join(message.split())  # click lists choices on lines of their own
+            stderr.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}")
+            sys.exit(getattr(exc, "exit_code", 2))
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="driftwarden",
     help="Keep a fleet of Pulumi stacks honest: detect drift, audit, notify, remediate.",
     no_args_is_help=True,

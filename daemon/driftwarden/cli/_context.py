@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -93,7 +93,9 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         ctx = kwargs.get("ctx")
-        debug = app_state(ctx).debug if isinstance(ctx, typer.Context) else False
+        # Typer ≥ 0.22 runs commands on its own copy of click, whose contexts are not
+        # `typer.Context` instances: what matters is that it has a root.
+        debug = app_state(cast(typer.Context, ctx)).debug if hasattr(ctx, "find_root") else False
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):

@@ -9,17 +9,20 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from driftwarden.cli._complete import stack_names
-from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
+from driftwarden.cli._context import app_state, fail, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
-from driftwarden.domain.errors import UsageError
+from driftwarden.domain.errors import StoreError, UsageError
 from driftwarden.domain.model import urn_name
-from driftwarden.domain.schedule import parse_duration
+from driftwarden.domain.schedule import DurationRangeError, parse_duration
 
 audit_app = typer.Typer(help="Verify and export the audit chain.", no_args_is_help=True)
 
 AUDIT_BROKEN = 4
+# Pages beyond this would ask the database for an offset past its integers.
+MAX_PAGE = 1_000_000_000
 _HEAD = re.compile(r"^(\d+):([0-9a-f]{64})$")
 
 
@@ -53,8 +56,12 @@ def verify_command(
                 hint="use the head `audit verify` printed, e.g. 4000:3f9a… (64 hex digits)",
             )
         expected = (int(match.group(1)), match.group(2))
-    runtime = Runtime.open_reader(app_state(ctx).load())
-    report = runtime.store.audit.verify(runtime.store, expect_head=expected)
+    config = app_state(ctx).load()
+    try:
+        runtime = Runtime.open_reader(config)
+        report = runtime.store.audit.verify(runtime.store, expect_head=expected)
+    except StoreError as exc:  # missing or damaged: not verified, which is not "ok"
+        raise fail(escape(str(exc)), AUDIT_BROKEN) from None
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
@@ -112,7 +119,9 @@ def log_command(
     ] = None,
     actor: Annotated[str | None, typer.Option("--actor", help="Actors containing this.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="Per page.")] = 50,
-    page: Annotated[int, typer.Option("--page", min=1, help="Page, newest first.")] = 1,
+    page: Annotated[
+        int, typer.Option("--page", min=1, max=MAX_PAGE, help="Page, newest first.")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One timeline, newest first: operations, stack updates, findings, remediations, messages."""
@@ -127,6 +136,8 @@ def log_command(
     if since is not None:
         try:
             cutoff = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
+        except DurationRangeError as exc:
+            raise UsageError(f"--since: {exc}") from None
         except ValueError:
             try:
                 cutoff = datetime.fromisoformat(since)

@@ -119,7 +119,6 @@ def _ignore(rule: Ignore, *, builtin: bool) -> dict[str, Any]:
 
 def _install_plugins(config: Config, plan: dict[str, Any]) -> None:
     """Install `[[plugins]]` into the engine's PULUMI_HOME, as `run` and `scan` would."""
-    from driftwarden.engine.runner import Engine
     from driftwarden.service.runtime import install_plugins
     from driftwarden.service.statedir import StateDir
 
@@ -127,7 +126,7 @@ def _install_plugins(config: Config, plan: dict[str, Any]) -> None:
         return
     state = StateDir.for_config(config)
     state.ensure()
-    installed = install_plugins(config, state, Engine(config.daemon.pulumi_bin))
+    installed = install_plugins(config, state)
     for entry, (_, now) in zip(plan["plugins"], installed, strict=True):
         entry["status"] = "installed now" if now else "installed"
 
@@ -163,9 +162,8 @@ def check_command(
         return
     for problem in problems:
         color = "bold red" if problem.level == "error" else "yellow"
-        hint = f" (hint: {escape(problem.hint)})" if problem.hint else ""
-        stderr.print(f"[{color}]{problem.level}:[/] {escape(problem.subject)}: "
-                     f"{escape(problem.message)}{hint}")  # fmt: skip
+        hint = f" — {escape(problem.hint)}" if problem.hint else ""
+        stderr.print(f"[{color}]{problem.level}:[/] {escape(problem.line())}{hint}")
     verdict = "[bold red]invalid[/]" if failed else "[green]ok[/]"
     stdout.print(f"{verdict} {escape(plan['config'])} (sha256 {plan['sha256'][:12]})")
     _print_plan(plan)

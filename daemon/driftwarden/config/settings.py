@@ -6,11 +6,13 @@ Every error names the file and line (or the key) and says how to fix it, e.g.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import ipaddress
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,28 +24,59 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from driftwarden.domain.errors import ConfigError
-from driftwarden.domain.model import Check, NotificationEvent, Severity
-from driftwarden.domain.schedule import Schedule, format_duration, parse_duration
+from driftwarden.domain.errors import ConfigError, UsageError
+from driftwarden.domain.model import Check, DiffKind, NotificationEvent, Severity
+from driftwarden.domain.schedule import (
+    DURATION_HELP,
+    SCHEDULE_HELP,
+    DurationRangeError,
+    Schedule,
+    format_duration,
+    parse_duration,
+)
 from driftwarden.drift.noise import Ignore, builtin_noise
+from driftwarden.drift.propertypath import glob
 from driftwarden.drift.rules import BUILTIN_RULES, Rule, at_least
+from driftwarden.system.credentials import credential
+from driftwarden.system.files import (
+    TEXT_FILE_LIMIT,
+    UnusableFileError,
+    path_problem,
+    read_capped,
+    read_text_capped,
+)
 
 ENV_CONFIG = "DRIFTWARDEN_CONFIG"
 DEFAULT_LOCATIONS = (Path("driftwarden.toml"), Path("/etc/driftwarden/driftwarden.toml"))
 
 
 def _schedule(value: Any) -> Any:
-    return Schedule.parse(value) if isinstance(value, str) else value
+    if isinstance(value, Schedule):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_toml_value(value)}: {SCHEDULE_HELP}")
+    return Schedule.parse(value)
 
 
 def _duration(value: Any) -> Any:
-    return parse_duration(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except DurationRangeError as exc:
+            if exc.seconds > MAX_DURATION_SECONDS:  # said by the field's own bound
+                return exc.seconds
+            raise
+    if isinstance(value, bool) or not isinstance(value, int):  # an int: seconds
+        raise ValueError(f"expected a duration, got {_toml_value(value)}: {DURATION_HELP}")
+    return value
 
 
 ScheduleField = Annotated[Schedule, BeforeValidator(_schedule), PlainSerializer(str)]
@@ -65,6 +98,45 @@ DurationSeconds = Annotated[
     AfterValidator(_bounded_duration),
     PlainSerializer(format_duration),
 ]
+
+# Names as Pulumi's CLI 3.259 accepts them (sdk/go/common/tokens): a project name, and a
+# stack reference `stack`, `org/stack` or `org/project/stack`, each part of these.
+_PULUMI_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+_NAME_RULE = "letters, digits, '_', '.' and '-' (at most 100)"
+
+
+def _pulumi_stack(value: str) -> str:
+    parts = value.split("/")
+    if len(parts) > 3 or not all(_PULUMI_NAME.fullmatch(part) for part in parts):
+        raise ValueError(
+            f"{value!r} is not a Pulumi stack name: use {_NAME_RULE}, "
+            "optionally as org/stack or org/project/stack"
+        )
+    return value
+
+
+def _our_name(value: str) -> str:
+    """A name of ours (stack, target): it appears in URLs, file names and metrics labels."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use letters, digits, '_', '.' and '-', "
+            "starting with a letter or digit (at most 100)"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_our_name)]
+
+
+def _kind_if_present(value: Path | None, want: Literal["file", "directory"], what: str) -> None:
+    """A path that may not exist yet (it is created, or read on another host) must at
+    least not be of the wrong kind when it does."""
+    if value is None:
+        return
+    problem = path_problem(value, want)
+    if problem is not None and not problem.startswith("does not exist"):
+        raise ValueError(f"{what} {value} {problem}")
+
 
 # What the Pulumi CLI 3.259 accepts as a backend (pkg/backend/diy: go-cloud blob schemes
 # and postgres; https/http: a Pulumi Cloud or self-hosted service).
@@ -89,7 +161,7 @@ class DaemonSettings(_Model):
     passphrase_file: Path | None = None
     pulumi_home: Path | None = None
     pulumi_bin: Path | None = None
-    max_parallel: int = Field(default=2, ge=1, le=64)
+    max_parallel: StrictInt = Field(default=2, ge=1, le=64)
     default_schedule: ScheduleField = Schedule(interval_seconds=3600)
     default_timeout: DurationSeconds = 1800
     # "single": `run` on one host, its own scheduler and queue (the default). "distributed":
@@ -104,11 +176,16 @@ class DaemonSettings(_Model):
     def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return _resolve(value, info)
 
-    @field_validator("state_dir")
+    @field_validator("state_dir", "pulumi_home")
     @classmethod
-    def _state_dir_is_a_directory(cls, value: Path | None) -> Path | None:
-        if value is not None and value.exists() and not value.is_dir():
-            raise ValueError(f"{value} is a file, not a directory: use a directory path")
+    def _a_directory(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        _kind_if_present(value, "directory", str(info.field_name))
+        return value
+
+    @field_validator("passphrase_file")
+    @classmethod
+    def _a_file(cls, value: Path | None) -> Path | None:
+        _kind_if_present(value, "file", "passphrase file")
         return value
 
     @field_validator("backend_url", "database_url")
@@ -145,6 +222,7 @@ def _require_scheme(url: str, schemes: Sequence[str], what: str) -> None:
 
 
 DEFAULT_WEB_PORT = 8080
+MIN_TOKEN_LENGTH = 16
 _LOOPBACK_NAMES = ("localhost",)
 
 
@@ -186,10 +264,37 @@ class WebSettings(_Model):
     @field_validator("token_file")
     @classmethod
     def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return _resolve(value, info)
+        path = _resolve(value, info)
+        _kind_if_present(path, "file", "token file")
+        return path
 
     def address(self) -> tuple[str, int]:
         return split_listen(self.listen or f"127.0.0.1:{DEFAULT_WEB_PORT}")
+
+    def token(self) -> str | None:
+        """The configured token (stripped), read now; None when none is configured."""
+        path = self.token_file
+        if self.token_credential is not None:
+            path = credential(self.token_credential)
+            if path is None:
+                raise UsageError(
+                    f"[web] token_credential {self.token_credential!r}: no such systemd credential",
+                    hint="add LoadCredential=NAME:PATH to the unit, or use token_file",
+                )
+        if path is None:
+            return None
+        try:
+            token = read_text_capped(path).strip()
+        except UnusableFileError as exc:
+            raise UsageError(
+                f"[web] token_file {path} {exc}", hint="create it (mode 0600)"
+            ) from None
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise UsageError(
+                f"[web] token_file {path}: the token is shorter than {MIN_TOKEN_LENGTH} characters",
+                hint="e.g. `openssl rand -hex 32 > FILE`",
+            )
+        return token
 
 
 # The events a target can choose (`events`); all of them by default.
@@ -209,16 +314,16 @@ class NotificationSettings(_Model):
 
     default_targets: tuple[str, ...] = ()
     # check.failing fires after this many consecutive failed checks (and on recovery).
-    check_failing_after: int = Field(default=2, ge=1, le=100)
+    check_failing_after: StrictInt = Field(default=2, ge=1, le=100)
     # Delivery attempts before a message is `failed` (exponential backoff in between).
-    max_attempts: int = Field(default=8, ge=1, le=50)
+    max_attempts: StrictInt = Field(default=8, ge=1, le=50)
 
 
 class TargetConfig(_Model):
     """One `[[targets]]` entry: where messages go. Keep tokens out of the TOML: prefer
     `url_env`, `url_file` or `url_credential` (a systemd credential) over `urls`."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    name: Name
     urls: tuple[str, ...] = ()
     url_env: str | None = None
     url_file: Path | None = None
@@ -238,7 +343,9 @@ class TargetConfig(_Model):
     @field_validator("url_file", "config_file")
     @classmethod
     def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return _resolve(value, info)
+        path = _resolve(value, info)
+        _kind_if_present(path, "file", str(info.field_name))
+        return path
 
     @field_validator("events")
     @classmethod
@@ -265,11 +372,12 @@ class RemediationPolicy(_Model):
     """`[remediation]` (defaults) and `[stacks.remediation]`: when and how drift is undone."""
 
     policy: Literal["none", "refresh", "up"] = "none"
-    max_changes: int = Field(default=10, ge=1)  # refuse plans changing more resources
-    allow_delete: bool = False  # refuse any plan that deletes…
-    allow_replace: bool = False  # …or replaces a resource
+    max_changes: StrictInt = Field(default=10, ge=1)  # refuse plans changing more resources
+    allow_delete: StrictBool = False  # refuse any plan that deletes…
+    allow_replace: StrictBool = False  # …or replaces a resource
     protect: tuple[str, ...] = ()  # URN globs never remediated automatically
-    after_consecutive: int = Field(default=1, ge=1, le=1000)  # drift checks seeing drift first
+    # Drift checks that must see drift first.
+    after_consecutive: StrictInt = Field(default=1, ge=1, le=1000)
     approval: Literal["auto", "manual"] = "auto"
 
 
@@ -284,15 +392,27 @@ class RuleConfig(_Model):
     severity: SeverityName
     type: str = "*"
     path: str = "*"
-    change: str = "*"
-    kind: str = "*"
+    change: Literal["*", "update", "delete", "create", "replace"] = "*"
+    kind: str = "*"  # a glob over DiffKind's values
     equals: Any = None
     contains: str | None = None
     matches: str | None = None
     changed_from: Any = None
     changed_to: Any = None
-    empty: bool | None = None
+    empty: StrictBool | None = None
     resource_contains: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _some_kind(cls, value: str) -> str:
+        pattern = glob(value)
+        if not any(pattern.match(kind.value) for kind in DiffKind):
+            raise ValueError(
+                f"{value!r} matches no property diff kind: use one of "
+                + ", ".join(kind.value for kind in DiffKind)
+                + " (or a glob such as 'add*')"
+            )
+        return value
 
     @field_validator("matches")
     @classmethod
@@ -333,9 +453,11 @@ class PluginConfig(_Model):
     def _binary_exists(cls, value: Path, info: ValidationInfo) -> Path:
         path = _resolve(value, info)
         assert path is not None
-        if not path.is_file():
+        problem = path_problem(path, "file")
+        if problem is not None:
+            resolved = f" ({path})" if str(path) != str(value) else ""
             raise ValueError(
-                f"plugin binary {str(value)!r} does not exist ({path}): use the path of the "
+                f"plugin binary {str(value)!r} {problem}{resolved}: use the path of the "
                 "plugin's executable (e.g. the one scripts/ensure-kubernetes prints)"
             )
         if not os.access(path, os.X_OK):
@@ -350,9 +472,9 @@ class PluginConfig(_Model):
 class StackConfig(_Model):
     """One `[[stacks]]` entry: a Pulumi stack to keep honest."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    name: Name
     project_dir: Path
-    stack: str = Field(min_length=1)
+    stack: Annotated[str, AfterValidator(_pulumi_stack)]
     checks: tuple[Check, ...] = (Check.DRIFT, Check.CODE)
     schedule: ScheduleField | None = None
     # Spread interval schedules by up to ± this much (runs land at random in the window).
@@ -364,30 +486,31 @@ class StackConfig(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     # Notification targets (names of [[targets]]); default: [notifications] default_targets.
     notify: tuple[str, ...] | None = None
-    # Overrides of [remediation] for this stack (only the keys given).
-    remediation: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("remediation")
-    @classmethod
-    def _valid_remediation(cls, value: dict[str, Any]) -> dict[str, Any]:
-        RemediationPolicy.model_validate(value)  # the same keys and checks as [remediation]
-        return value
+    # Overrides of [remediation] for this stack: only the keys given (`model_fields_set`).
+    remediation: RemediationPolicy = RemediationPolicy()
 
     @field_validator("project_dir")
     @classmethod
     def _project_exists(cls, value: Path, info: ValidationInfo) -> Path:
         path = _resolve(value, info)
         assert path is not None
-        if not path.is_dir():
+        problem = path_problem(path, "directory")
+        if problem is not None:
+            resolved = f" ({path})" if str(path) != str(value) else ""
             raise ValueError(
-                f"project directory {str(value)!r} does not exist ({path}): "
+                f"project directory {str(value)!r} {problem}{resolved}: "
                 "use the path of a Pulumi project, relative to this file or absolute"
             )
-        if not (path / "Pulumi.yaml").is_file() and not (path / "Pulumi.yml").is_file():
+        project_file = next(
+            (path / name for name in ("Pulumi.yaml", "Pulumi.yml") if (path / name).is_file()),
+            None,
+        )
+        if project_file is None:
             raise ValueError(
                 f"project directory {str(value)!r} has no Pulumi.yaml ({path}): "
                 "use the directory that holds the project's Pulumi.yaml"
             )
+        _valid_project_file(project_file)
         return path
 
     @field_validator("checks")
@@ -405,7 +528,7 @@ class Config(_Model):
     remediation: RemediationPolicy = RemediationPolicy()
     targets: tuple[TargetConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
-    builtin_rules: bool = True  # the classic dangerous drifts (driftwarden.drift.rules)
+    builtin_rules: StrictBool = True  # the classic dangerous drifts (driftwarden.drift.rules)
     ignore: tuple[IgnoreConfig, ...] = ()
     plugins: tuple[PluginConfig, ...] = ()
     stacks: tuple[StackConfig, ...] = ()
@@ -468,8 +591,10 @@ class Config(_Model):
         return builtin_noise() + [entry.ignore() for entry in self.ignore]
 
     def remediation_of(self, stack: StackConfig) -> RemediationPolicy:
-        return self.remediation.model_copy(update=RemediationPolicy.model_validate(
-            stack.remediation).model_dump(include=set(stack.remediation)))  # fmt: skip
+        given = stack.remediation.model_fields_set
+        return self.remediation.model_copy(
+            update={key: getattr(stack.remediation, key) for key in given}
+        )
 
     def targets_of(self, stack: StackConfig) -> list[TargetConfig]:
         names = stack.notify if stack.notify is not None else self.notifications.default_targets
@@ -477,6 +602,17 @@ class Config(_Model):
 
     def target(self, name: str) -> TargetConfig | None:
         return next((target for target in self.targets if target.name == name), None)
+
+    def locate(self, loc: Sequence[str | int]) -> str:
+        """`file:line` of the key or table that `loc` names (`["targets", 1, "urls"]`),
+        for errors found after loading; the file alone when the line is not found."""
+        if self.source is None:
+            return "config"
+        try:
+            text = read_text_capped(self.source, TEXT_FILE_LIMIT)
+        except UnusableFileError:
+            return str(self.source)
+        return _where(self.source, text, loc)
 
 
 class _DuplicateNameError(ValueError):
@@ -527,17 +663,22 @@ def find_config(explicit: Path | None) -> Path:
 
 def load_config(path: Path) -> Config:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found", hint="check --config") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
-    text = raw.decode("utf-8", errors="replace")
+        raw = read_capped(path, TEXT_FILE_LIMIT)
+    except UnusableFileError as exc:
+        if str(exc) == "does not exist":
+            raise ConfigError(str(path), "config file not found", hint="check --config") from None
+        raise ConfigError(str(path), f"config file {exc}") from None
+    try:
+        # A BOM (Windows editors write one) is not TOML; it says nothing, so it goes.
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}", "not UTF-8 text", hint="save it as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        where = f"{path}:{line.group(1)}" if line else str(path)
+        found = re.search(r"line (\d+)", str(exc))
+        where = f"{path}:{found.group(1)}" if found else str(path)
         reason = re.sub(r"\s*\(at .*\)$", "", str(exc))
         raise ConfigError(where, f"invalid TOML: {reason}", hint="fix the syntax") from None
     try:
@@ -549,8 +690,70 @@ def load_config(path: Path) -> Config:
     )
 
 
+def _valid_project_file(project_file: Path) -> None:
+    """The project's name, as Pulumi will read it: a bad one fails every engine run with
+    a garbled message, so it is refused here, with the file that holds it."""
+    import yaml
+
+    try:
+        project = yaml.safe_load(read_capped(project_file, TEXT_FILE_LIMIT))
+    except UnusableFileError as exc:
+        raise ValueError(f"{project_file} {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{project_file} is not valid YAML: {_first_line(exc)}") from None
+    name = project.get("name") if isinstance(project, dict) else None
+    if not isinstance(name, str) or not _PULUMI_NAME.fullmatch(name):
+        raise ValueError(
+            f"{project_file}: name {name!r} is not a Pulumi project name: use {_NAME_RULE}"
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+# pydantic's error types, as what the TOML should have held.
+_EXPECTED = {
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "string_type": "a string",
+    "path_type": "a string (a path)",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "float_type": "a number",
+}
+_BOUNDS = {
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "string_too_short": "must not be empty",
+}
+
+
+def _toml_value(value: Any) -> str:
+    """A value as the TOML file wrote it, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
 def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # An unknown key first: a misspelt key also makes its right spelling "missing".
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc: list[str | int] = list(error["loc"])
     ctx = error.get("ctx") or {}
     if isinstance(ctx.get("error"), _DuplicateNameError):
@@ -566,30 +769,56 @@ def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
     key = _dotted(loc)
     kind = error["type"]
     if kind == "extra_forbidden":
-        parent = loc[:-1]
-        tables: dict[str, type[BaseModel]] = {
-            "stacks": StackConfig,
-            "targets": TargetConfig,
-            "notifications": NotificationSettings,
-            "daemon": DaemonSettings,
-            "remediation": RemediationPolicy,
-            "rules": RuleConfig,
-            "ignore": IgnoreConfig,
-            "plugins": PluginConfig,
-        }
-        model = tables.get(str(parent[0]), Config) if parent else Config
-        valid = ", ".join(name for name, f in model.model_fields.items() if not f.exclude)
-        return ConfigError(where, f"unknown key {key!r}", hint=f"valid keys here: {valid}")
+        valid = [name for name, f in _model_at(loc[:-1]).model_fields.items() if not f.exclude]
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        return ConfigError(
+            where, f"unknown key {key!r}", hint=f"{guess}valid keys here: {', '.join(valid)}"
+        )
     if kind == "missing":
         return ConfigError(where, f"{key}: required key is missing", hint=f"add {loc[-1]} = …")
+    if kind in _EXPECTED:
+        return ConfigError(
+            where, f"{key}: expected {_EXPECTED[kind]}, got {_toml_value(error['input'])}"
+        )
+    if kind in _BOUNDS:
+        return ConfigError(where, f"{key}: {_BOUNDS[kind].format(**ctx)}")
+    if kind in ("literal_error", "enum"):
+        return ConfigError(
+            where,
+            f"{key}: {_toml_value(error['input'])} is not allowed",
+            hint=f"use one of: {ctx.get('expected', '')}",
+        )
     message = str(error["msg"]).removeprefix("Value error, ")
     hint = None
     if " — " not in message and ": use " in message:
         message, hint = message.split(": use ", 1)
         hint = "use " + hint
-    if kind == "enum":
-        hint = "use one of: " + ", ".join(c.value for c in Check)
     return ConfigError(where, f"{key}: {message}", hint=hint)
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel]:
+    """The model of the table that `loc` names (`["stacks", 0, "remediation"]` →
+    RemediationPolicy), for the keys it accepts."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an entry of an array of tables
+        field = model.model_fields.get(part)
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
+            break
+        model = inner
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        if (found := _model_in(argument)) is not None:
+            return found
+    return None
 
 
 def _dotted(loc: Sequence[str | int]) -> str:
@@ -625,6 +854,8 @@ def _locate(text: str, loc: Sequence[str | int]) -> int | None:
                 parts = [parts[0], counts[parts[0]], *parts[1:]]
             table = parts
             if list(loc[: len(table)]) == table:
+                best = number
+            elif best is None and table[: len(loc)] == list(loc):  # an unknown table's header
                 best = number
             continue
         key = re.match(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]+\")\s*=", line)

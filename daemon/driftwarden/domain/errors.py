@@ -29,3 +29,7 @@ class ConfigError(DriftwardenError):
 
 class UsageError(DriftwardenError):
     exit_code = 2
+
+
+class StoreError(DriftwardenError):
+    """The audit store cannot be opened or read: missing, damaged, unreachable."""

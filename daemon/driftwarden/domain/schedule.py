@@ -15,12 +15,32 @@ SCHEDULE_HELP = "use 'every 30s', 'every 15m', 'every 2h', 'every 1d' or 'daily 
 DURATION_HELP = "use a number and a unit: '90s', '30m', '2h' or '1d'"
 
 
+# No duration we read means more than a century; a larger one would overflow the date
+# arithmetic it feeds (`now - 99999999999999d`).
+MAX_DURATION_DAYS = 36500
+
+
+class DurationRangeError(ValueError):
+    """A well-formed duration that is zero or too long (`seconds`: what it said)."""
+
+    def __init__(self, message: str, seconds: int) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
 def parse_duration(text: str) -> int:
     """Seconds in a duration like `30m`; ValueError with the accepted forms otherwise."""
     match = _DURATION.match(text)
-    if not match or int(match.group(1)) == 0:
+    if not match:
         raise ValueError(f"invalid duration {text!r}: {DURATION_HELP}")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds == 0:
+        raise DurationRangeError(f"duration {text.strip()!r} must be greater than zero", 0)
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise DurationRangeError(
+            f"duration {text.strip()!r} is too long: use at most {MAX_DURATION_DAYS}d", seconds
+        )
+    return seconds
 
 
 def format_duration(seconds: int) -> str:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from driftwarden.domain.redact import EMAIL_SCHEMES, MASK, redact_url, secret_parts, split_url
 from driftwarden.domain.text import shorten
 from driftwarden.notify.render import Message
+from driftwarden.system.files import TEXT_FILE_LIMIT, UnusableFileError, read_text_capped
 
 if TYPE_CHECKING:  # imported where used: a process that never delivers does not load
     import apprise  # apprise (about 20 MB, 60 ms)
@@ -188,9 +189,9 @@ def _load_config(
     import apprise
 
     try:
-        content = Path(path).read_text()
-    except OSError as exc:
-        return f"cannot read notification config {path}: {exc.strerror}"
+        content = read_text_capped(Path(path), TEXT_FILE_LIMIT)
+    except UnusableFileError as exc:
+        return f"notification config {path} {exc}"
     _remember_secrets(_URL_RE.findall(content))  # before apprise logs anything of them
     config = apprise.AppriseConfig(asset=asset, cache=False)
     with _captured() as capture:

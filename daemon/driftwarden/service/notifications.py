@@ -35,13 +35,18 @@ from driftwarden.store.outbox import claim, due, enqueue, record_attempt
 from driftwarden.store.queries import recent_statuses
 from driftwarden.system.credentials import ENV_CREDENTIALS, credentials_directory
 from driftwarden.system.failpoints import crash_point
+from driftwarden.system.files import UnusableFileError, read_text_capped
 
 
-def target_urls(target: TargetConfig, *, credential: bool = True) -> list[str]:
+def target_urls(
+    target: TargetConfig, *, credential: bool = True, environment: bool = True
+) -> list[str]:
     """The target's apprise URLs, read now from wherever they are kept (`url_credential`
-    only with `credential`: outside the service it cannot be read)."""
+    only with `credential`: outside the service it cannot be read; neither it nor
+    `url_env` without `environment`)."""
     urls = list(target.urls)
-    if target.url_env:
+    credential = credential and environment
+    if target.url_env and environment:
         value = os.environ.get(target.url_env, "").strip()
         if not value:
             raise DriftwardenError(
@@ -51,10 +56,10 @@ def target_urls(target: TargetConfig, *, credential: bool = True) -> list[str]:
         urls.append(value)
     for path in _secret_files(target, credential=credential):
         try:
-            value = path.read_text().strip()
-        except OSError as exc:
+            value = read_text_capped(path).strip()
+        except UnusableFileError as exc:
             raise DriftwardenError(
-                f"target {target.name!r}: cannot read {path}: {exc.strerror}",
+                f"target {target.name!r}: {path} {exc}",
                 hint="check the file (or the unit's LoadCredential=)",
             ) from None
         if not value:

@@ -9,10 +9,11 @@ machine running `config check` may not be the one running the daemon.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from driftwarden.config import Config
-from driftwarden.domain.errors import DriftwardenError
+from driftwarden.config import Config, TargetConfig, load_config
+from driftwarden.domain.errors import ConfigError, DriftwardenError
 from driftwarden.engine.api import file_backend_dir
 from driftwarden.notify.deliver import unusable
 from driftwarden.service.notifications import target_urls
@@ -30,51 +31,122 @@ class Problem:
     subject: str  # what it is about: "stacks", "target 'ops'", "audit store"
     message: str
     hint: str | None = None
+    location: str | None = None  # file:line in the config, where there is one
 
     def to_dict(self) -> dict[str, str | None]:
         return {"level": self.level, "subject": self.subject, "message": self.message,
-                "hint": self.hint}  # fmt: skip
+                "hint": self.hint, "location": self.location}  # fmt: skip
+
+    def line(self) -> str:
+        """One line: where, what it is about, what is wrong (no hint)."""
+        where = f"{self.location}: " if self.location else ""
+        return f"{where}{self.subject}: {self.message}"
 
 
 def preflight(config: Config) -> list[Problem]:
     """Every problem found, errors first."""
-    problems = _stacks(config) + _targets(config) + _connections(config)
+    problems = _stacks(config) + _files(config) + _targets(config) + _connections(config)
     return sorted(problems, key=lambda p: p.level != "error")
+
+
+def require_usable_targets(config: Config) -> None:
+    """The rule `config check` applies, for every command that notifies (scan, run,
+    worker, remediate): a target that cannot work wherever driftwarden runs — an invalid
+    URL, a url_file or config_file that is missing or holds no valid URL — makes the config
+    invalid (exit 2). What depends on the process's environment (url_env, url_credential)
+    is left to delivery, which keeps the message queued until it can go."""
+    for index, target in enumerate(config.targets):
+        problem = _unusable(config, index, target, environment=False)
+        if problem is not None:
+            raise ConfigError(
+                problem.location or str(config.source),
+                f"{problem.subject}: {problem.message}",
+                hint=problem.hint,
+            )
+
+
+def load_service_config(path: Path) -> Config:
+    """The config a long-running process (run, worker) starts or reloads with: valid,
+    with stacks, and with targets that can work."""
+    config = load_config(path)
+    config.require_stacks()
+    require_usable_targets(config)
+    return config
 
 
 def _stacks(config: Config) -> list[Problem]:
     if config.stacks:
         return []
     return [Problem("error", "stacks", "no stacks configured: `run` would have nothing to do",
-                    "add a [[stacks]] table (name, project_dir, stack)")]  # fmt: skip
+                    "add a [[stacks]] table (name, project_dir, stack)",
+                    location=str(config.source))]  # fmt: skip
+
+
+def _files(config: Config) -> list[Problem]:
+    """Files that must exist where the daemon runs (their kind was checked on load)."""
+    problems = []
+    passphrase = config.daemon.passphrase_file
+    if passphrase is not None and not passphrase.exists():
+        problems.append(Problem(
+            "error", "passphrase", f"passphrase file {passphrase} does not exist",
+            "create it (mode 0600) with the stacks' passphrase, or drop passphrase_file to "
+            "use the one driftwarden generates", config.locate(["daemon", "passphrase_file"]),
+        ))  # fmt: skip
+    if config.web.token_credential is None or credentials_directory() is not None:
+        try:
+            config.web.token()
+        except DriftwardenError as exc:
+            problems.append(Problem("error", "web", exc.message.removeprefix("[web] "),
+                                    exc.hint, config.locate(["web", "token_file"])))  # fmt: skip
+    return problems
 
 
 def _targets(config: Config) -> list[Problem]:
     problems = []
-    for target in config.targets:
-        subject = f"target {target.name!r}"
-        in_service = credentials_directory() is not None
+    in_service = credentials_directory() is not None
+    for index, target in enumerate(config.targets):
         if target.url_credential and not in_service:
             problems.append(Problem(
-                "warning", subject,
+                "warning", f"target {target.name!r}",
                 f"credential {target.url_credential!r} is read from $CREDENTIALS_DIRECTORY, "
                 "which only the service has: not checked here",
                 "run `config check` under the unit (systemd-run -p LoadCredential=…)",
+                config.locate(["targets", index, "url_credential"]),
             ))  # fmt: skip
-        try:
-            urls = target_urls(target, credential=in_service)
-        except DriftwardenError as exc:
-            problems.append(Problem("error", subject, str(exc).removeprefix(f"{subject}: "),
-                                    exc.hint))  # fmt: skip
-            continue
-        reason = unusable(urls, target.config_file)
-        if reason is not None:
-            problems.append(Problem("error", subject, reason,
-                                    "see apprise's URL formats for the service"))  # fmt: skip
-        elif not urls and target.config_file is None and not target.url_credential:
-            problems.append(Problem("error", subject, "no URLs: messages would go nowhere",
-                                    "set urls, url_env, url_file or url_credential"))  # fmt: skip
+        problem = _unusable(config, index, target, environment=True)
+        if problem is not None:
+            problems.append(problem)
     return problems
+
+
+def _unusable(
+    config: Config, index: int, target: TargetConfig, *, environment: bool
+) -> Problem | None:
+    """Why `target` cannot deliver (with `environment`: as this process sees url_env and
+    the systemd credentials), or None."""
+    subject = f"target {target.name!r}"
+    in_service = credentials_directory() is not None
+    try:
+        urls = target_urls(target, credential=in_service, environment=environment)
+    except DriftwardenError as exc:
+        key = "url_env" if "environment variable" in exc.message else "url_file"
+        return Problem("error", subject, exc.message.removeprefix(f"{subject}: "), exc.hint,
+                       config.locate(["targets", index, key]))  # fmt: skip
+    reason = unusable(urls, target.config_file)
+    if reason is not None:
+        key = "config_file" if reason.startswith("notification config") else "urls"
+        return Problem("error", subject, reason, "see apprise's URL formats for the service",
+                       config.locate(["targets", index, key]))  # fmt: skip
+    if (
+        not urls
+        and target.config_file is None
+        and not target.url_credential
+        and (environment or not target.url_env)
+    ):
+        return Problem("error", subject, "no URLs: messages would go nowhere",
+                       "set urls, url_env, url_file or url_credential",
+                       config.locate(["targets", index]))  # fmt: skip
+    return None
 
 
 def _connections(config: Config) -> list[Problem]:

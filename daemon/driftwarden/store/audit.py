@@ -28,6 +28,7 @@ from driftwarden.domain.errors import DriftwardenError
 from driftwarden.domain.model import AuditAction
 from driftwarden.store.models import AuditEvent, utcnow
 from driftwarden.system.credentials import credential
+from driftwarden.system.files import UnusableFileError, read_capped
 
 if TYPE_CHECKING:
     from driftwarden.store.db import Store
@@ -97,10 +98,10 @@ def _create_key(path: Path) -> None:
 
 def _read_key(path: Path) -> bytes:
     try:
-        raw = path.read_bytes().strip()
-    except OSError as exc:
+        raw = read_capped(path).strip()
+    except UnusableFileError as exc:
         raise DriftwardenError(
-            f"cannot read the audit key {path}: {exc.strerror or exc}",
+            f"the audit key {path} {exc}",
             hint="run driftwarden as the user owning the state directory",
         ) from None
     try:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, Pool
 from sqlmodel import Session
 
-from driftwarden.domain.errors import DriftwardenError
+from driftwarden.domain.errors import DriftwardenError, StoreError
 from driftwarden.store.audit import WRITE_SESSION, AuditChain, canonical_json
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -86,7 +86,10 @@ class Store:
         The transaction (and on SQLite the database write lock) starts right here, not
         at the first statement, so everything read inside the block is current.
         """
-        with Session(self.engine, expire_on_commit=False) as session:
+        with (
+            self._failing_clearly("cannot write"),
+            Session(self.engine, expire_on_commit=False) as session,
+        ):
             session.info[WRITE_SESSION] = True
             with session.begin():
                 session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
@@ -95,8 +98,20 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read transaction (a consistent snapshot on SQLite WAL); never committed."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with (
+            self._failing_clearly("cannot read"),
+            Session(self.engine, expire_on_commit=False) as session,
+        ):
             yield session
+
+    @contextmanager
+    def _failing_clearly(self, what: str) -> Iterator[None]:
+        """A database error (a damaged file, a server gone) as one line naming the store,
+        not the driver's multi-line report with its SQL."""
+        try:
+            yield
+        except DBAPIError as exc:
+            raise _store_error(self.engine.url, exc, what) from exc
 
     def answers(self) -> str | None:
         """None when the database answers a query, else why not (one line, no URL)."""
@@ -345,7 +360,7 @@ def _sqlite_engine(url: URL, *, read_only: bool = False) -> sqlalchemy.Engine:
 
 def _require_recorded(path: Path) -> None:
     if not path.is_file():
-        raise DriftwardenError(
+        raise StoreError(
             f"no audit store at {path}: nothing has been recorded yet",
             hint="run `driftwarden scan` or start the daemon first",
         )
@@ -386,13 +401,25 @@ def _postgresql_engine(
         ) from None
 
 
-def _connect_error(url: URL, exc: DBAPIError) -> DriftwardenError:
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+def _connect_error(url: URL, exc: DBAPIError) -> StoreError:
+    return _store_error(url, exc, "cannot open")
+
+
+def _store_error(url: URL, exc: DBAPIError, what: str) -> StoreError:
+    reason = (str(exc.orig if exc.orig else exc).strip().splitlines() or ["no reason"])[0]
     if url.get_backend_name() == "sqlite":
+        path = sqlite_path(url)
         hint = (
-            f"check that {url.database} is a SQLite database in a directory writable by "
+            f"restore {path} from a backup: SQLite finds it damaged"
+            if "malformed" in reason or "not a database" in reason
+            else f"check that {path} is a SQLite database in a directory writable by "
             f"uid {os.getuid()}"
         )
-    else:
-        hint = "check that the server runs and accepts this user, and [daemon] database_url"
-    return DriftwardenError(f"cannot open audit store {redact_db_url(url)}: {reason}", hint=hint)
+        return StoreError(f"{what} audit store {path}: {reason}", hint=hint)
+    hint = "check that the server runs and accepts this user, and [daemon] database_url"
+    return StoreError(f"{what} audit store {redact_db_url(url)}: {reason}", hint=hint)
+
+
+def sqlite_path(url: URL) -> str:
+    """The file of a SQLite URL, also of the read-only `file:PATH?mode=ro` form."""
+    return (url.database or "").removeprefix("file:")

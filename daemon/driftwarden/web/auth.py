@@ -11,9 +11,8 @@ import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from driftwarden.config import WebSettings, is_loopback
+from driftwarden.config import is_loopback
 from driftwarden.domain.errors import UsageError
-from driftwarden.system.credentials import credential
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -24,32 +23,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Open without a credential: a liveness probe must not need the dashboard's secret, and
 # it tells nothing about the fleet.
 OPEN_PATHS = ("/healthz",)
-
-
-def load_token(web: WebSettings) -> str | None:
-    """The configured token (stripped), or None when none is configured."""
-    path = web.token_file
-    if web.token_credential is not None:
-        path = credential(web.token_credential)
-        if path is None:
-            raise UsageError(
-                f"[web] token_credential {web.token_credential!r}: no such systemd credential",
-                hint="add LoadCredential=NAME:PATH to the unit, or use token_file",
-            )
-    if path is None:
-        return None
-    try:
-        token = path.read_text().strip()
-    except OSError as exc:
-        raise UsageError(
-            f"[web] token_file {path}: {exc.strerror}", hint="create it (mode 0600)"
-        ) from None
-    if len(token) < 16:
-        raise UsageError(
-            f"[web] token_file {path}: the token is shorter than 16 characters",
-            hint="e.g. `openssl rand -hex 32 > FILE`",
-        )
-    return token
 
 
 def require_credential(host: str, token: str | None) -> None:

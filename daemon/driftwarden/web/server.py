@@ -16,7 +16,7 @@ from driftwarden.domain.errors import UsageError
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
 from driftwarden.web.app import WebState, create_app
-from driftwarden.web.auth import load_token, require_credential
+from driftwarden.web.auth import require_credential
 
 # How long a stop waits for requests in flight.
 STOP_GRACE_SECONDS = 5.0
@@ -41,7 +41,7 @@ class WebServer:
     ) -> None:
         settings = web if listen is None else web.model_copy(update={"listen": listen})
         self.host, self.port = settings.address()
-        token = load_token(settings)
+        token = settings.token()
         require_credential(self.host, token)
         self._socket = _bind(self.host, self.port)
         # Opened once the address and credential are known good: a refused start says

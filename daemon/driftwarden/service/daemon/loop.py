@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from driftwarden.config import Config, StackConfig, load_config
+from driftwarden.config import Config, StackConfig
 from driftwarden.domain.errors import DriftwardenError, UsageError
 from driftwarden.domain.model import Check, CheckStatus, Trigger
 from driftwarden.service.daemon.requests import claim_requests
@@ -28,6 +28,7 @@ from driftwarden.service.daemon.workers import WorkerPool
 from driftwarden.service.flow import scan_stack
 from driftwarden.service.history import ingest_all_history
 from driftwarden.service.logs import logger
+from driftwarden.service.preflight import load_service_config
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.service.scan import CheckResult
 
@@ -41,8 +42,7 @@ class Daemon:
     def __init__(self, config_path: Path, notifier: Notifier | None = None) -> None:
         self.config_path = config_path
         self.notifier = notifier or Notifier.from_environment()
-        config = load_config(config_path)
-        config.require_stacks()
+        config = load_service_config(config_path)
         if config.daemon.mode == "distributed":
             raise UsageError(
                 f'{config_path}: [daemon] mode is "distributed": the fleet\'s checks run on '
@@ -172,8 +172,7 @@ class Daemon:
     def reload(self) -> None:
         self.notifier.reloading()
         try:
-            config = load_config(self.config_path)
-            config.require_stacks()
+            config = load_service_config(self.config_path)
         except DriftwardenError as exc:
             logger.error(
                 "config reload failed; keeping the running config",

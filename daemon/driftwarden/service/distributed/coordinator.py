@@ -21,7 +21,6 @@ from pathlib import Path
 from procrastinate import App
 from procrastinate.jobs import Status
 
-from driftwarden.config import load_config
 from driftwarden.domain.errors import DriftwardenError
 from driftwarden.domain.model import Trigger
 from driftwarden.service.daemon.requests import claim_requests
@@ -30,6 +29,7 @@ from driftwarden.service.daemon.skips import SkipRecorder
 from driftwarden.service.distributed.queue import QUEUE, CheckJob, enqueue
 from driftwarden.service.history import ingest_all_history
 from driftwarden.service.logs import logger
+from driftwarden.service.preflight import load_service_config
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.store.locks import HeldLock, recover_orphaned, try_scheduler_lock
 
@@ -128,8 +128,7 @@ class Coordinator:
 
     def _reload(self) -> None:
         try:
-            config = load_config(self._config_path)
-            config.require_stacks()
+            config = load_service_config(self._config_path)
         except DriftwardenError as exc:
             logger.error("config reload failed; keeping the running config",
                          extra={"error": str(exc)})  # fmt: skip

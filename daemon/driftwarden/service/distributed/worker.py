@@ -23,7 +23,6 @@ from typing import Any
 from procrastinate import JobContext
 from procrastinate.worker import Worker as QueueWorker
 
-from driftwarden.config import load_config
 from driftwarden.domain.errors import DriftwardenError, UsageError
 from driftwarden.domain.model import Check, CheckStatus, Trigger
 from driftwarden.service.daemon.scan_queue import retry_delay
@@ -40,6 +39,7 @@ from driftwarden.service.distributed.queue import (
 )
 from driftwarden.service.flow import scan_stack
 from driftwarden.service.logs import logger
+from driftwarden.service.preflight import load_service_config
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.store.queue import ensure_queue_schema
 
@@ -51,8 +51,7 @@ class Worker:
     def __init__(
         self, config_path: Path, *, name: str | None = None, notifier: Notifier | None = None
     ) -> None:
-        config = load_config(config_path)
-        config.require_stacks()
+        config = load_service_config(config_path)
         if config.daemon.mode != "distributed":
             raise UsageError(
                 f'{config_path}: [daemon] mode is "{config.daemon.mode}": `worker` serves a '
