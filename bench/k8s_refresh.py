@@ -70,7 +70,7 @@ def bench(root: Path, kubeconfig: Path, rounds: int) -> None:
     state = StateDir.for_config(config)
     state.ensure()
     engine = Engine()
-    install_plugins(config, state, engine)
+    install_plugins(config, state)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env |= engine.environment(engine_target(config.stacks[0], state))
     env["PATH"] = f"{engine.bin_dir}{os.pathsep}{env['PATH']}"

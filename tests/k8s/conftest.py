@@ -126,7 +126,7 @@ class KubeFleet(Fleet):
         config = load_config(self.config_path)
         state = StateDir.for_config(config)
         state.ensure()
-        install_plugins(config, state, self.engine)  # what `scan` and `run` do on start
+        install_plugins(config, state)  # what `scan` and `run` do on start
         env = self.environment(stack)
         subprocess.run(["pulumi", "stack", "init", "dev", "--non-interactive"], cwd=workdir,
                        env=env, check=True, capture_output=True, timeout=120)  # fmt: skip

@@ -74,12 +74,15 @@ def remediate_command(
 ) -> None:
     """Preview the remediation, check its guardrails, and (approved) apply and verify it."""
     from driftwarden.service.notifications import deliver_due
+    from driftwarden.service.preflight import require_usable_targets
     from driftwarden.service.remediate import remediate
     from driftwarden.service.runtime import Runtime
 
     config = app_state(ctx).load()
     stack = config.stack(name)
+    require_usable_targets(config)
     runtime = Runtime.open(config)
+    runtime.engine_workers = 1
     runtime.install_plugins()  # fails fast without an engine
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     confirm = None
@@ -96,8 +99,12 @@ def remediate_command(
             show_plan(planned)
             return typer.confirm(f"apply this {mode.value} to {name}?", default=False)
 
-    result = remediate(runtime, stack, mode.value, actor=runtime.actor, trigger=Trigger.CLI,
-                       approved=True, dry_run=dry_run, confirm=confirm)  # fmt: skip
+    try:
+        result = remediate(runtime, stack, mode.value, actor=runtime.actor,
+                           trigger=Trigger.CLI, approved=True, dry_run=dry_run,
+                           confirm=confirm)  # fmt: skip
+    finally:
+        runtime.close_engines()
     deliver_due(runtime.store, config, runtime.actor)
     if as_json:
         print_json(describe(result))

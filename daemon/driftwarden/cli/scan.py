@@ -74,6 +74,7 @@ def scan_command(
     """Run checks now, print the differences, exit 3 if any were found."""
     from driftwarden.service.flow import scan_stacks
     from driftwarden.service.notifications import deliver_due
+    from driftwarden.service.preflight import require_usable_targets
     from driftwarden.service.runtime import Runtime
     from driftwarden.service.scan import exit_code, select_stacks
 
@@ -83,6 +84,7 @@ def scan_command(
     stacks = select_stacks(config, names or [])
     if not stacks:
         raise UsageError(f"{config.source}: no stacks configured", hint="add a [[stacks]] entry")
+    require_usable_targets(config)
     checks = (
         None
         if check is None
@@ -90,18 +92,21 @@ def scan_command(
     )
     workers = parallel or config.daemon.max_parallel
     runtime = Runtime.open(config)
+    runtime.engine_workers = min(workers, len(stacks))
     runtime.install_plugins()  # fails fast, before recording anything, without an engine
+    try:
+        if stdout.is_terminal and not as_json:
+            with stderr.status("starting the Pulumi engine…") as status:
 
-    if stdout.is_terminal and not as_json:
-        with stderr.status("starting the Pulumi engine…") as status:
+                def progress(stack: StackConfig, check: Check, message: str) -> None:
+                    status.update(f"[bold]{escape(stack.name)}[/] {check.value}: {escape(message)}")
 
-            def progress(stack: StackConfig, check: Check, message: str) -> None:
-                status.update(f"[bold]{escape(stack.name)}[/] {check.value}: {escape(message)}")
-
-            scans = scan_stacks(runtime, stacks, checks, progress=progress, wait=not no_wait,
-                                parallel=workers)  # fmt: skip
-    else:
-        scans = scan_stacks(runtime, stacks, checks, wait=not no_wait, parallel=workers)
+                scans = scan_stacks(runtime, stacks, checks, progress=progress,
+                                    wait=not no_wait, parallel=workers)  # fmt: skip
+        else:
+            scans = scan_stacks(runtime, stacks, checks, wait=not no_wait, parallel=workers)
+    finally:
+        runtime.close_engines()
     results = [result for done in scans for result in done.results]
     if not as_json:
         for done in scans:

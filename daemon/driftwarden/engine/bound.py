@@ -1,9 +1,5 @@
-"""The engine calls of one stack, run directly or isolated: callers need not know which.
-
-The CLI runs the engine in its own process; the daemon runs each call in a worker
-process group with the stack's timeout and a cancel event (engine/isolated.py). Both
-are bound to a target here, so the choice is made once, where the runtime is opened.
-"""
+"""The engine calls of one stack: each in an engine worker's process group, with the
+stack's timeout and a cancel event (engine/isolated.py), bound to its target here."""
 
 from __future__ import annotations
 
@@ -16,9 +12,8 @@ from typing import TYPE_CHECKING, Protocol
 from driftwarden.domain.model import StackUpdate
 from driftwarden.engine.api import Action, CheckRun, EngineTarget, Progress
 
-if TYPE_CHECKING:  # the engines load the Pulumi SDK; only whoever builds one needs it
+if TYPE_CHECKING:
     from driftwarden.engine.isolated import IsolatedEngine
-    from driftwarden.engine.runner import Engine
 
 
 class StackEngine(Protocol):
@@ -29,23 +24,6 @@ class StackEngine(Protocol):
     def history(self) -> list[StackUpdate]: ...
 
     def modified_times(self) -> dict[str, datetime]: ...
-
-
-@dataclass(frozen=True)
-class DirectStackEngine:
-    engine: Engine
-    target: EngineTarget
-
-    def run(
-        self, action: Action, progress: Progress | None = None, *, plan_file: Path | None = None
-    ) -> CheckRun:
-        return self.engine.run(self.target, action, progress, plan_file=plan_file)
-
-    def history(self) -> list[StackUpdate]:
-        return self.engine.history(self.target)
-
-    def modified_times(self) -> dict[str, datetime]:
-        return self.engine.modified_times(self.target)
 
 
 @dataclass(frozen=True)

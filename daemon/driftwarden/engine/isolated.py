@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -187,13 +187,7 @@ class IsolatedEngine:
         timeout: float,
         cancel: threading.Event | None,
     ) -> Any:
-        worker = self._take()
-        try:
-            worker.conn.send((target, request))
-        except OSError:  # it died waiting (seen: killed by hand): start a fresh one
-            worker.conn.close()
-            worker = self._spawn()
-            worker.conn.send((target, request))
+        worker = self._send(self._take(), (target, request))
         parent, process, run_token = worker.conn, worker.process, worker.run_token
         deadline = time.monotonic() + timeout
         waits = False  # whether the worker, its call over, waits for another
@@ -236,6 +230,10 @@ class IsolatedEngine:
                 EngineErrorKind.ENGINE_ERROR,
                 f"the engine worker died (exit code {process.returncode})",
             )
+        except KeyboardInterrupt:  # Ctrl-C in the CLI: its worker has a session of its own
+            waits = False
+            self._stop(process, target, run_token)
+            raise
         finally:
             reusable = waits and self.spares > 0 and _alive(process)
             if not reusable:
@@ -245,20 +243,54 @@ class IsolatedEngine:
                     self._stop(process, target, run_token)
             self._give_back(worker if reusable else None)
 
+    def _send(self, worker: _Worker, call: tuple[EngineTarget, Request]) -> _Worker:
+        """`call` sent to `worker`, or to a fresh one if it died waiting (seen: killed by
+        hand); the worker that has it."""
+        try:
+            worker.conn.send(call)
+        except OSError:
+            worker.conn.close()
+            worker = self._spawn()
+            worker.conn.send(call)
+        return worker
+
     def _stop(self, process: subprocess.Popen[bytes], target: EngineTarget, run_token: str) -> None:
-        """SIGINT to the worker's group, a grace period, then SIGKILL to the whole tree;
-        then our stale locks."""
+        """SIGINT to the worker's group, a grace period (cut short by another Ctrl-C),
+        then SIGKILL to the whole tree; then our stale locks. No interrupt stops the
+        kill half way: that is what would leave the tree running."""
         _signal_group(process.pid, signal.SIGINT)
-        _join(process, INTERRUPT_GRACE_SECONDS)
-        _signal_group(process.pid, signal.SIGKILL)
-        _join(process, 5)
-        # Plugins live in groups of their own, and the tree outlives the worker for a
-        # moment: kill what carries the run's token until nothing does.
-        for _ in range(100):
-            if not kill_marked(ENGINE_RUN_VARIABLE, run_token):
-                break
-            time.sleep(0.1)
-        remove_stale_locks(target)
+        interrupted = False
+        try:
+            _join(process, INTERRUPT_GRACE_SECONDS)
+        except KeyboardInterrupt:
+            interrupted = True
+        with _interrupts_held():
+            _signal_group(process.pid, signal.SIGKILL)
+            _join(process, 5)
+            # Plugins live in groups of their own, and the tree outlives the worker for a
+            # moment: kill what carries the run's token until nothing does.
+            for _ in range(100):
+                if not kill_marked(ENGINE_RUN_VARIABLE, run_token):
+                    break
+                time.sleep(0.1)
+            remove_stale_locks(target)
+        if interrupted:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT (and SIGTERM) wait until the block ends; in the main thread only, where
+    Python runs signal handlers (elsewhere nothing is to be held)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _retire(workers: list[_Worker]) -> None:

@@ -1,20 +1,23 @@
-"""Find the Pulumi CLI of exactly the pinned SDK version (see scripts/ensure-pulumi)."""
+"""Find the Pulumi CLI of exactly the pinned SDK version (see scripts/ensure-pulumi).
+
+`find_engine` needs no Pulumi SDK: the CLI process locates the engine (to fail fast, and
+to install plugins) while only its engine workers load the SDK (`locate_engine`)."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import shutil
 import subprocess
 from importlib.metadata import version as package_version
 from pathlib import Path
-
-from pulumi.automation import PulumiCommand
-from semver import VersionInfo
+from typing import TYPE_CHECKING
 
 from driftwarden.engine.errors import EngineError, EngineErrorKind
+
+if TYPE_CHECKING:
+    from pulumi.automation import PulumiCommand
 
 REQUIRED_BINARIES = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec")
 
@@ -37,22 +40,41 @@ def ensure_pulumi_cache(version: str) -> Path:
     return _cache_root() / f"v{version}" / "bin"
 
 
-def _command(bin_dir: Path) -> PulumiCommand:
-    """A PulumiCommand for `bin_dir`. Building one runs `pulumi version` (a fifth of a
-    second), so one is built per binary in a process, and a version once read is kept
-    for the next process (VERIFIED, keyed by the binary's path, mtime and size)."""
+def _version(bin_dir: Path) -> str | None:
+    """What `bin_dir/pulumi version` says. Running it costs a fifth of a second, so a
+    version once read is kept for the next process (VERIFIED, keyed by the binary's
+    path, mtime and size)."""
     try:
         binary = (bin_dir / "pulumi").stat()
-    except OSError:
-        return _new_command(bin_dir)  # fails with the reason
+    except OSError as exc:
+        raise _cannot_run(bin_dir, exc) from None
     key, stamp = str(bin_dir / "pulumi"), [binary.st_mtime_ns, binary.st_size]
     known = _verified().get(key)
     if isinstance(known, list) and known[:2] == stamp and isinstance(known[2], str):
-        return _known_command(bin_dir, known[2])
-    command = _shared_command(bin_dir, binary.st_mtime_ns, binary.st_size)
-    if command.version is not None:
-        _remember(key, [*stamp, str(command.version)])
-    return command
+        return known[2]
+    version = _read_version(bin_dir)
+    if version is not None:
+        _remember(key, [*stamp, version])
+    return version
+
+
+def _read_version(bin_dir: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            [str(bin_dir / "pulumi"), "version"], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"}, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise _cannot_run(bin_dir, exc) from None
+    text = done.stdout.strip().removeprefix("v")
+    return (text or None) if done.returncode == 0 else None
+
+
+def _cannot_run(bin_dir: Path, exc: Exception) -> EngineError:
+    return EngineError(
+        EngineErrorKind.CLI_MISSING, f"cannot run {bin_dir / 'pulumi'}: {exc}",
+        hint="run scripts/ensure-pulumi",
+    )  # fmt: skip
 
 
 VERIFIED = "verified-versions.json"
@@ -77,9 +99,12 @@ def _remember(key: str, verified: list[object]) -> None:
         temporary.replace(path)
 
 
-def _known_command(bin_dir: Path, version: str) -> PulumiCommand:
-    """The PulumiCommand the SDK would build, without running `pulumi version` again.
-    Its public attributes (`command`, `version`) are all the workspaces use."""
+def _command(bin_dir: Path, version: str) -> PulumiCommand:
+    """The PulumiCommand the SDK would build (without running `pulumi version` again:
+    its public attributes, `command` and `version`, are all the workspaces use)."""
+    from pulumi.automation import PulumiCommand
+    from semver import VersionInfo
+
     command = PulumiCommand.__new__(PulumiCommand)
     root = bin_dir.parent if bin_dir.name == "bin" else None
     if root is None:
@@ -95,28 +120,15 @@ def _on_path(bin_dir: Path) -> None:
         os.environ["PATH"] = f"{bin_dir}{os.pathsep}{path}"
 
 
-@functools.lru_cache(maxsize=8)
-def _shared_command(bin_dir: Path, _mtime_ns: int, _size: int) -> PulumiCommand:
-    return _new_command(bin_dir)
-
-
-def _new_command(bin_dir: Path) -> PulumiCommand:
-    root = bin_dir.parent if bin_dir.name == "bin" else None
-    if root is None:  # not a <root>/bin layout: PulumiCommand can then only use PATH
-        _on_path(bin_dir)
-    try:
-        # skip_version_check: we demand an exact match below, not the SDK's minimum.
-        return PulumiCommand(root=str(root) if root else None, skip_version_check=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise EngineError(
-            EngineErrorKind.CLI_MISSING,
-            f"cannot run {bin_dir / 'pulumi'}: {exc}",
-            hint="run scripts/ensure-pulumi",
-        ) from None
-
-
 def locate_engine(configured: Path | None) -> tuple[Path, PulumiCommand]:
     """The bin directory holding pulumi and its Python language host, and its command."""
+    bin_dir, version = find_engine(configured)
+    return bin_dir, _command(bin_dir, version)
+
+
+def find_engine(configured: Path | None) -> tuple[Path, str]:
+    """The bin directory holding pulumi of the pinned version and its Python language
+    host, and that version."""
     want = pinned_version()
     candidates: list[Path] = []
     if configured is not None:
@@ -136,10 +148,9 @@ def locate_engine(configured: Path | None) -> tuple[Path, PulumiCommand]:
                     hint="point [daemon] pulumi_bin at the directory scripts/ensure-pulumi prints",
                 )
             continue
-        command = _command(bin_dir)
-        have = str(command.version) if command.version else "unknown"
+        have = _version(bin_dir) or "unknown"
         if have == want:
-            return bin_dir, command
+            return bin_dir, have
         wrong.append(f"{bin_dir / 'pulumi'} is v{have}")
     if wrong:
         raise EngineError(

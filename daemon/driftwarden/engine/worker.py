@@ -15,10 +15,13 @@ import signal
 import sys
 import threading
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec
 
 from driftwarden.engine.api import Action, EngineTarget, Progress
 from driftwarden.engine.errors import EngineError, EngineErrorKind
@@ -26,6 +29,8 @@ from driftwarden.system.processes import kill_marked
 
 if TYPE_CHECKING:
     from driftwarden.engine.runner import Engine
+
+P = ParamSpec("P")
 
 # A worker serves up to this many calls, then exits and a fresh one takes its place: what
 # a long-lived interpreter accumulates (caches, fragmentation) stays bounded.
@@ -57,8 +62,10 @@ def serve_calls(conn: Connection, pulumi_bin: Path | None, run_token: str, paren
     os.environ[ENGINE_RUN_VARIABLE] = run_token
     # A stop is an interrupt however it arrives: SIGINT from the daemon, or SIGTERM sent
     # to every process of the service at once (systemd's default KillMode).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    threading.excepthook = _quiet_when_stopping(threading.excepthook)
+    warnings.showwarning = _quiet_when_stopping(warnings.showwarning)
     # The daemon's pid comes from the daemon: read here, after the ~0.5 s of
     # start-up, it may already be init's, and a dead daemon would go unnoticed.
     threading.Thread(target=_die_with_parent, args=(parent_pid, run_token), daemon=True).start()
@@ -130,6 +137,27 @@ def _serve(
             conn, run_token, ("error", (EngineErrorKind.ENGINE_ERROR.value, message, None), waits)
         )
     return waits
+
+
+_stopping = threading.Event()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _stopping.set()
+    signal.default_int_handler(signum, frame)
+
+
+def _quiet_when_stopping(report: Callable[P, object]) -> Callable[P, None]:
+    """`report` (a thread's uncaught exception, a warning) unless the worker is being
+    stopped: then the Automation API's threads fail on the pipes it closes as it unwinds
+    ("I/O operation on closed file", "Error in event stream"), which says nothing about
+    the run and would land on the stderr of whoever interrupted it."""
+
+    def reported(*args: P.args, **kwargs: P.kwargs) -> None:
+        if not _stopping.is_set():
+            report(*args, **kwargs)
+
+    return reported
 
 
 def _reply(conn: Connection, run_token: str, message: tuple[str, Any, bool]) -> None:

@@ -1,5 +1,9 @@
 """What a driftwarden process opens before doing work: state directory, audit store, engine.
 
+Every engine call runs in an engine worker process of its own (engine/isolated.py), for
+the CLI as for the daemon: a timeout, a Ctrl-C, a SIGTERM or the death of driftwarden
+itself stops the engine's whole process tree, and nothing of it is left behind.
+
 A writer (`Runtime.open`: scan, run, remediate, trigger, notify send, db) creates the state
 directory, migrates the store, records the configuration (by hash) when it changed, and
 marks operations whose process died as `interrupted`. A reader (`Runtime.open_reader`:
@@ -21,7 +25,8 @@ from typing import TYPE_CHECKING
 from driftwarden.config import Config, StackConfig
 from driftwarden.domain.errors import DriftwardenError
 from driftwarden.engine.api import EngineTarget
-from driftwarden.engine.bound import DirectStackEngine, IsolatedStackEngine, StackEngine
+from driftwarden.engine.bound import IsolatedStackEngine, StackEngine
+from driftwarden.engine.locate import find_engine
 from driftwarden.engine.plugins import Plugin, install_plugin
 from driftwarden.service.logs import logger
 from driftwarden.service.statedir import StateDir
@@ -35,9 +40,8 @@ from driftwarden.store.db import (
 )
 from driftwarden.store.operations import lost_runs, recover_interrupted
 
-if TYPE_CHECKING:  # built on first use: readers never load the Pulumi SDK
+if TYPE_CHECKING:  # built on first use: readers never start an engine worker
     from driftwarden.engine.isolated import IsolatedEngine
-    from driftwarden.engine.runner import Engine
 
 DAEMON_ACTOR = "daemon"
 # How far back a lost run may have left an engine lock behind.
@@ -65,16 +69,18 @@ def engine_target(stack: StackConfig, state: StateDir) -> EngineTarget:
     )
 
 
-def install_plugins(config: Config, state: StateDir, engine: Engine) -> list[tuple[Plugin, bool]]:
+def install_plugins(config: Config, state: StateDir) -> list[tuple[Plugin, bool]]:
     """Install `[[plugins]]` into the engine's PULUMI_HOME, each once; each plugin with
-    whether it was installed just now."""
+    whether it was installed just now. Locates the engine first (EngineError without one),
+    plugins or not."""
+    bin_dir, _ = find_engine(config.daemon.pulumi_bin)
     if not config.plugins:
         return []
     state.pulumi_home.mkdir(mode=0o700, parents=True, exist_ok=True)
     done = []
     for entry in config.plugins:
         plugin = Plugin(entry.kind, entry.name, entry.bare_version, entry.path)
-        done.append((plugin, install_plugin(engine.bin_dir / "pulumi", state.pulumi_home, plugin)))
+        done.append((plugin, install_plugin(bin_dir / "pulumi", state.pulumi_home, plugin)))
     return done
 
 
@@ -88,15 +94,15 @@ class Runtime:
     state: StateDir
     store: Store
     actor: str
-    # Run each check in its own process group (timeouts, clean shutdown): the daemon.
-    isolated: bool = False
+    # Engine workers started ahead and kept between calls: as many as may run at once.
+    engine_workers: int | None = None  # None: [daemon] max_parallel
 
     @classmethod
-    def open(cls, config: Config, *, actor: str | None = None, isolated: bool = False) -> Runtime:
+    def open(cls, config: Config, *, actor: str | None = None) -> Runtime:
         state = StateDir.for_config(config)
         state.ensure()
         store = open_store(store_url(config, state), load_audit_key(state.root))
-        runtime = cls(config, state, store, actor or cli_actor(), isolated)
+        runtime = cls(config, state, store, actor or cli_actor())
         runtime._record_startup()
         return runtime
 
@@ -111,31 +117,23 @@ class Runtime:
         return cls(config, state, store, cli_actor())
 
     @cached_property
-    def engine(self) -> Engine:
-        from driftwarden.engine.runner import Engine
-
-        return Engine(self.config.daemon.pulumi_bin)
-
-    @cached_property
     def isolated_engine(self) -> IsolatedEngine:
         from driftwarden.engine.isolated import IsolatedEngine
 
-        # As many workers started ahead as may run at once (see IsolatedEngine).
         daemon = self.config.daemon
-        return IsolatedEngine(daemon.pulumi_bin, spares=daemon.max_parallel)
+        spares = self.engine_workers or daemon.max_parallel
+        return IsolatedEngine(daemon.pulumi_bin, spares=spares)
 
     @property
     def lock_dir(self) -> Path:
         return self.state.root / "locks"
 
     def stack_engine(self, stack: StackConfig, cancel: threading.Event | None) -> StackEngine:
-        """The engine calls of `stack`: isolated in the daemon (each call under the
-        stack's timeout and `cancel`), direct in the CLI."""
+        """The engine calls of `stack`, each in an engine worker under the stack's
+        timeout and `cancel`."""
         target = engine_target(stack, self.state)
-        if self.isolated:
-            timeout = self.config.timeout_of(stack)
-            return IsolatedStackEngine(self.isolated_engine, target, timeout, cancel)
-        return DirectStackEngine(self.engine, target)
+        timeout = self.config.timeout_of(stack)
+        return IsolatedStackEngine(self.isolated_engine, target, timeout, cancel)
 
     def clear_stale_engine_locks(self, stack: StackConfig) -> None:
         """Before an engine run, under the stack's lock: remove the file-backend locks that
@@ -158,7 +156,7 @@ class Runtime:
             self.isolated_engine.retire_idle()
 
     def close_engines(self) -> None:
-        """End the engine workers started ahead (the daemon, on its way out)."""
+        """End the engine workers started ahead (on the way out)."""
         if "isolated_engine" in self.__dict__:
             self.isolated_engine.close()
 
@@ -173,7 +171,7 @@ class Runtime:
     def install_plugins(self) -> list[tuple[Plugin, bool]]:
         """Install `[[plugins]]` (see `install_plugins`). Locates the engine first: without
         one, this fails before anything is recorded."""
-        return install_plugins(self.config, self.state, self.engine)
+        return install_plugins(self.config, self.state)
 
     def ensure_plugins(self) -> None:
         """`install_plugins` for the long-running processes (daemon, worker): logged, and a

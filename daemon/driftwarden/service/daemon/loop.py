@@ -50,7 +50,7 @@ class Daemon:
                 hint="start `driftwarden worker` (systemd/driftwarden-worker.service), or "
                 'set mode = "single"',
             )
-        self.runtime = Runtime.open(config, actor=DAEMON_ACTOR, isolated=True)
+        self.runtime = Runtime.open(config, actor=DAEMON_ACTOR)
         self.runtime.ensure_plugins()
         self.stopping = threading.Event()
         self.reload_requested = threading.Event()

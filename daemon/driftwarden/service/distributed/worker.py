@@ -60,7 +60,7 @@ class Worker:
             )
         self.name = name or socket.gethostname()
         self.notifier = notifier or Notifier.from_environment()
-        self.runtime = Runtime.open(config, actor=DAEMON_ACTOR, isolated=True)
+        self.runtime = Runtime.open(config, actor=DAEMON_ACTOR)
         if ensure_queue_schema(self.runtime.store):
             logger.info("queue tables created")
         self.runtime.ensure_plugins()
