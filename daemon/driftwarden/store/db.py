@@ -359,8 +359,9 @@ def _sqlite_engine(url: URL, *, read_only: bool = False) -> sqlalchemy.Engine:
 
 
 def _require_recorded(path: Path) -> None:
+    # Not a StoreError: nothing recorded yet is a setup to finish, not a store to mend.
     if not path.is_file():
-        raise StoreError(
+        raise DriftwardenError(
             f"no audit store at {path}: nothing has been recorded yet",
             hint="run `driftwarden scan` or start the daemon first",
         )
