@@ -81,8 +81,7 @@ def remediate_command(
     config = app_state(ctx).load()
     stack = config.stack(name)
     require_usable_targets(config)
-    runtime = Runtime.open(config)
-    runtime.engine_workers = 1
+    runtime = Runtime.open(config, engine_workers=1)
     runtime.install_plugins()  # fails fast without an engine
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     confirm = None

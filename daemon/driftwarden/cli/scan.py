@@ -91,8 +91,7 @@ def scan_command(
         else (list(Check) if check is CheckChoice.BOTH else [Check(check.value)])
     )
     workers = parallel or config.daemon.max_parallel
-    runtime = Runtime.open(config)
-    runtime.engine_workers = min(workers, len(stacks))
+    runtime = Runtime.open(config, engine_workers=min(workers, len(stacks)))
     runtime.install_plugins()  # fails fast, before recording anything, without an engine
     try:
         if stdout.is_terminal and not as_json:

@@ -134,6 +134,12 @@ class IsolatedEngine:
         with self._lock:
             return [w.process.pid for w in self._waiting]
 
+    def start_ahead(self) -> None:
+        """Start the spare workers now, before the first call needs one: their interpreter
+        and engine start overlap whatever the caller does meanwhile."""
+        with self._lock:
+            self._top_up()
+
     def retire_idle(self, now: float | None = None) -> None:
         """End the workers that waited longer than SPARE_IDLE_SECONDS."""
         now = time.monotonic() if now is None else now

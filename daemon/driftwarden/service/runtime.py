@@ -98,12 +98,29 @@ class Runtime:
     engine_workers: int | None = None  # None: [daemon] max_parallel
 
     @classmethod
-    def open(cls, config: Config, *, actor: str | None = None) -> Runtime:
-        state = StateDir.for_config(config)
-        state.ensure()
-        store = open_store(store_url(config, state), load_audit_key(state.root))
-        runtime = cls(config, state, store, actor or cli_actor())
-        runtime._record_startup()
+    def open(
+        cls, config: Config, *, actor: str | None = None, engine_workers: int | None = None
+    ) -> Runtime:
+        """With `engine_workers`, that many engine workers start first: their interpreter
+        and engine start overlap the opening of the store (the CLI's commands)."""
+        engine = None
+        if engine_workers:
+            from driftwarden.engine.isolated import IsolatedEngine
+
+            engine = IsolatedEngine(config.daemon.pulumi_bin, spares=engine_workers)
+            engine.start_ahead()
+        try:
+            state = StateDir.for_config(config)
+            state.ensure()
+            store = open_store(store_url(config, state), load_audit_key(state.root))
+            runtime = cls(config, state, store, actor or cli_actor(), engine_workers)
+            if engine is not None:
+                runtime.__dict__["isolated_engine"] = engine  # the cached property's value
+            runtime._record_startup()
+        except BaseException:
+            if engine is not None:
+                engine.close()
+            raise
         return runtime
 
     @classmethod
@@ -152,7 +169,7 @@ class Runtime:
                            extra={"stack": stack.name, "lock": path.name})  # fmt: skip
 
     def retire_idle_workers(self) -> None:
-        if "isolated_engine" in self.__dict__:  # built: only the daemon's runtime has one
+        if "isolated_engine" in self.__dict__:  # built once an engine call was made
             self.isolated_engine.retire_idle()
 
     def close_engines(self) -> None:
