@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -48,7 +49,8 @@ def test_up_twice_status_and_down_twice(tmp_path: Path, cluster: Cluster) -> Non
     assert again.stdout.strip() == str(kubeconfig)
     assert "already running" in again.stderr
     assert pids(tmp_path) == started  # nothing new started
-    assert run("status", str(tmp_path)).stdout.strip() == "running"
+    said = run("status", str(tmp_path)).stdout.strip().splitlines()
+    assert said == ["running", f"audit log: {tmp_path / 'logs' / 'audit.log'}"]
 
     down = run("down", str(tmp_path))
     assert down.returncode == 0
@@ -70,3 +72,49 @@ def test_missing_binaries_and_bad_usage_are_one_line(tmp_path: Path) -> None:
     usage = run("start", str(tmp_path))
     assert usage.returncode == 2
     assert "usage: scripts/kube-cluster up|down|status DIR" in usage.stderr
+
+
+def test_the_audit_log_keeps_every_write_with_who_made_it(cluster: Cluster) -> None:
+    """The session's cluster: people with tokens of their own and by impersonation, the
+    controllers under their own identities, and the engine's server-side applies, all in
+    the log (none dropped by the API server), reads not."""
+    name = f"audit-probe-{os.getpid()}"
+    cluster.kubectl("create", "configmap", name, "--from-literal=a=1", who="mallory")
+    cluster.kubectl("label", "configmap", name, "seen=yes", who="eve")
+    cluster.kubectl("get", "configmap", name, who="mallory")
+    cluster.kubectl("delete", "configmap", name)
+    manifest = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-ssa\ndata:\n  a: b\n"
+    cluster.kubectl("apply", "--server-side", "-f", "-", stdin=manifest, who="mallory")
+    cluster.kubectl("delete", "configmap", f"{name}-ssa")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = [json.loads(line) for line in cluster.audit_log.read_text().splitlines()]
+        mine = [e for e in events if (e["objectRef"].get("name") or "").startswith(name)]
+        if len(mine) >= 5:
+            break
+        time.sleep(0.2)
+    who = [(e["user"]["username"], (e.get("impersonatedUser") or {}).get("username"), e["verb"])
+           for e in mine]  # fmt: skip
+    assert who == [("mallory", None, "create"), ("admin", "eve", "patch"),
+                   ("admin", None, "delete"), ("mallory", None, "patch"),
+                   ("admin", None, "delete")]  # fmt: skip
+    assert all(e["verb"] not in ("get", "list", "watch") for e in events)
+    managers = {e["user"]["username"] for e in events
+                if e["userAgent"].startswith("kube-controller-manager")}  # fmt: skip
+    assert "admin" not in managers
+    assert "system:kube-controller-manager" in managers
+    assert any(m.startswith("system:serviceaccount:kube-system:") for m in managers)
+    apiserver_log = (cluster.root / "logs" / "kube-apiserver.log").read_text()
+    assert "Error in audit plugin 'log'" not in apiserver_log
+
+
+def test_a_bad_user_is_one_line(tmp_path: Path) -> None:
+    result = run("up", str(tmp_path), "--user", "admin")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "kube-cluster: error: --user 'admin': that identity is the cluster's own"
+    )
+    webhook = run("up", str(tmp_path), "--audit-webhook", "http://127.0.0.1:1/x",
+                  "--audit-webhook-token-file", "/dev/null")  # fmt: skip
+    assert webhook.returncode == 1
+    assert "must be https://" in webhook.stderr
