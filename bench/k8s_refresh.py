@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +54,21 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], expect: int) -> tuple[
     return elapsed, result.stdout
 
 
-def bench(root: Path, kubeconfig: Path, rounds: int) -> None:
+@dataclass(frozen=True)
+class Deployed:
+    """stacks/k8s-baseline deployed into a namespace of its own, and how to reach it."""
+
+    config_path: Path
+    project: Path
+    namespace: str
+    env: dict[str, str]  # the engine's environment (pulumi on PATH)
+    engine: Engine
+
+
+def deploy_baseline(root: Path, kubeconfig: Path, stack_extra: str = "") -> Deployed:
+    """Copy stacks/k8s-baseline under `root`, configure driftwarden for it (one stack,
+    `k8s`, drift check only, `stack_extra` more of its TOML) and deploy it with the real
+    CLI and provider."""
     provider = script("ensure-kubernetes") / "pulumi-resource-kubernetes"
     project = root / "project"
     shutil.copytree(REPO / "stacks" / "k8s-baseline", project,
@@ -64,7 +79,7 @@ def bench(root: Path, kubeconfig: Path, rounds: int) -> None:
         f'[daemon]\nstate_dir = "{root / "state"}"\n\n'
         f'[[plugins]]\nname = "kubernetes"\nversion = "4.25.0"\npath = "{provider}"\n\n'
         f'[[stacks]]\nname = "k8s"\nproject_dir = "{project}"\nstack = "dev"\n'
-        f'checks = ["drift"]\nenv = {{ KUBECONFIG = "{kubeconfig}" }}\n'
+        f'checks = ["drift"]\nenv = {{ KUBECONFIG = "{kubeconfig}" }}\n{stack_extra}'
     )
     config = load_config(config_path)
     state = StateDir.for_config(config)
@@ -86,6 +101,13 @@ def bench(root: Path, kubeconfig: Path, rounds: int) -> None:
     pulumi("config", "set", "skipAwait", "true")
     pulumi("config", "set", "--secret", "apiToken", "bench-token")
     pulumi("up", "--yes", "--skip-preview")
+    return Deployed(config_path, project, namespace, env, engine)
+
+
+def bench(root: Path, kubeconfig: Path, rounds: int) -> None:
+    deployed = deploy_baseline(root, kubeconfig)
+    config_path, project, namespace = deployed.config_path, deployed.project, deployed.namespace
+    env, engine = deployed.env, deployed.engine
     kubectl = outofband.Kubectl(kubeconfig)
     outofband.escalate_role(kubectl, namespace)
     outofband.add_mallory(kubectl, namespace)

@@ -2,16 +2,21 @@
 
 `cluster` starts etcd, kube-apiserver and kube-controller-manager on loopback with
 scripts/kube-cluster (binaries from scripts/ensure-kubernetes, built from the registries)
-and stops them after the session. `k8s` is a Fleet whose config installs the real
-pulumi-resource-kubernetes through `[[plugins]]` into a PULUMI_HOME the session shares
-(the plugin is 300 MB: installed once), and whose `deploy()` puts stacks/k8s-baseline
-into a namespace of its own with the real CLI. Drift is made with tests/k8s/outofband.py.
+and stops them after the session. The API server keeps its audit log, and posts it to an
+audit webhook at WEBHOOK_SOURCE on a port reserved for the session (whichever test
+serves it there); mallory has a token of her own, eve is who the admin impersonates.
+`k8s` is a Fleet whose config installs the real pulumi-resource-kubernetes through
+`[[plugins]]` into a PULUMI_HOME the session shares (the plugin is 300 MB: installed
+once), and whose `deploy()` puts stacks/k8s-baseline into a namespace of its own with
+the real CLI. Drift is made with tests/k8s/outofband.py.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -43,24 +48,72 @@ def _script(*argv: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+WEBHOOK_SOURCE = "cluster-hook"
+
+
 @dataclass(frozen=True)
 class Cluster:
     root: Path
     kubeconfig: Path
     bin_dir: Path
+    webhook_port: int
+    webhook_token_file: Path
 
     @property
     def provider(self) -> Path:
         return self.bin_dir / "pulumi-resource-kubernetes"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "logs" / "audit.log"
+
+    @property
+    def ca(self) -> Path:
+        return self.root / "pki" / "ca.crt"
+
+    def webhook_receiver_tls(self) -> str:
+        """`[web]` TLS keys for the webhook's receiver (its certificate is the cluster's)."""
+        pki = self.root / "pki"
+        return (f'tls_cert_file = "{pki / "webhook-receiver.crt"}"\n'
+                f'tls_key_file = "{pki / "webhook-receiver.key"}"\n')  # fmt: skip
+
+    def kubectl(
+        self, *args: str, who: str = "admin", stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """The real kubectl as `who`: the admin, mallory (her own token), or eve (the
+        admin impersonating her, `--as=eve --as-group=system:masters`)."""
+        config = self.root / "users" / "mallory.kubeconfig" if who == "mallory" else self.kubeconfig
+        identity = ["--as=eve", "--as-group=system:masters"] if who == "eve" else []
+        done = subprocess.run(
+            [str(self.bin_dir / "kubectl"), f"--kubeconfig={config}", *identity, *args],
+            input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if check:
+            assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+        return done
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     bin_dir = Path(_script("ensure-kubernetes"))
     root = tmp_path_factory.mktemp("cluster")
-    kubeconfig = Path(_script("kube-cluster", "up", str(root)))
+    port = _free_port()
+    token_file = root / "webhook-token"
+    token_file.write_text(secrets.token_hex(24) + "\n")
+    token_file.chmod(0o600)
+    kubeconfig = Path(_script(
+        "kube-cluster", "up", str(root), "--user", "mallory:system:masters",
+        "--audit-webhook", f"https://127.0.0.1:{port}/ingest/audit/{WEBHOOK_SOURCE}",
+        "--audit-webhook-token-file", str(token_file),
+    ))  # fmt: skip
     try:
-        yield Cluster(root, kubeconfig, bin_dir)
+        yield Cluster(root, kubeconfig, bin_dir, port, token_file)
     finally:
         subprocess.run([str(REPO / "scripts" / "kube-cluster"), "down", str(root)],
                        capture_output=True, timeout=120, check=False)  # fmt: skip

@@ -27,7 +27,7 @@ def run_command(
         # A store of its own, read-only: page requests never take the daemon's connections.
         server = WebServer(lambda: Runtime.open_reader(daemon.config), daemon.config.web,
                            running_config=lambda: daemon.config,
-                           loop_heartbeat=daemon.heartbeat)  # fmt: skip
+                           loop_heartbeat=daemon.heartbeat, watch=daemon.watch)  # fmt: skip
         server.start()
         logs.logger.info("web server started", extra={"url": server.url})
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,13 +17,14 @@ def status_command(
 ) -> None:
     """One row per configured stack: state, open findings, last and next scan."""
     from driftwarden.service.runtime import Runtime
-    from driftwarden.service.views import status_view
+    from driftwarden.service.views import sources_view, status_view
 
     config = app_state(ctx).load()
     runtime = Runtime.open_reader(config)
     rows = status_view(config, runtime.store)
+    sources = sources_view(config, runtime.store)
     if as_json:
-        print_json({"stacks": rows})
+        print_json({"stacks": rows, **({"audit_sources": sources} if sources else {})})
         return
     running = any(r["running_on"] for r in rows)  # a column only while checks run
     stdout.print(
@@ -43,3 +44,20 @@ def status_command(
             ],
         )
     )
+    for source in sources:
+        stdout.print(_source_line(source))
+
+
+def _source_line(source: dict[str, Any]) -> str:
+    """`audit source cluster (log): 1,204 events kept, newest 21:45:10Z, read 21:45:11Z`"""
+    line = (f"audit source {source['source']} ({', '.join(source['feeds'])}): "
+            f"{source['kept']:,} events kept, newest {source['last_event_at'] or 'none yet'}, "
+            f"read {source['last_read_at'] or 'never'}")  # fmt: skip
+    errors = {k: v for k, v in (source["platform_errors"] or {}).items() if v}
+    if errors:
+        line += "; INCOMPLETE: the platform failed to write " + ", ".join(
+            f"{count} events ({plugin})" for plugin, count in errors.items()
+        )
+    if source["lost"]:
+        line += f"; a log rotated away unread {source['lost']} time(s)"
+    return line

@@ -2,6 +2,7 @@
 
 from driftwarden.config.settings import (
     NOTIFY_EVENTS,
+    AuditSourceConfig,
     Config,
     RemediationPolicy,
     RuleConfig,
@@ -18,6 +19,7 @@ from driftwarden.config.settings import (
 
 __all__ = [
     "NOTIFY_EVENTS",
+    "AuditSourceConfig",
     "Config",
     "RemediationPolicy",
     "RuleConfig",

@@ -253,6 +253,9 @@ class WebSettings(_Model):
     listen: str | None = None
     token_file: Path | None = None
     token_credential: str | None = None
+    # HTTPS: the audit webhook needs it (the API server sends its token only over TLS).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     @field_validator("listen")
     @classmethod
@@ -261,40 +264,49 @@ class WebSettings(_Model):
             split_listen(value)
         return value
 
-    @field_validator("token_file")
+    @field_validator("token_file", "tls_cert_file", "tls_key_file")
     @classmethod
     def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         path = _resolve(value, info)
-        _kind_if_present(path, "file", "token file")
+        _kind_if_present(path, "file", str(info.field_name).replace("_", " "))
         return path
+
+    @model_validator(mode="after")
+    def _both_tls_files(self) -> WebSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both, or neither")
+        return self
 
     def address(self) -> tuple[str, int]:
         return split_listen(self.listen or f"127.0.0.1:{DEFAULT_WEB_PORT}")
 
     def token(self) -> str | None:
         """The configured token (stripped), read now; None when none is configured."""
-        path = self.token_file
-        if self.token_credential is not None:
-            path = credential(self.token_credential)
-            if path is None:
-                raise UsageError(
-                    f"[web] token_credential {self.token_credential!r}: no such systemd credential",
-                    hint="add LoadCredential=NAME:PATH to the unit, or use token_file",
-                )
+        return _read_token(self.token_file, self.token_credential, "[web]")
+
+
+def _read_token(path: Path | None, credential_name: str | None, table: str) -> str | None:
+    """A bearer token from its file or systemd credential (stripped, at least
+    MIN_TOKEN_LENGTH characters); None when neither is configured."""
+    if credential_name is not None:
+        path = credential(credential_name)
         if path is None:
-            return None
-        try:
-            token = read_text_capped(path).strip()
-        except UnusableFileError as exc:
             raise UsageError(
-                f"[web] token_file {path} {exc}", hint="create it (mode 0600)"
-            ) from None
-        if len(token) < MIN_TOKEN_LENGTH:
-            raise UsageError(
-                f"[web] token_file {path}: the token is shorter than {MIN_TOKEN_LENGTH} characters",
-                hint="e.g. `openssl rand -hex 32 > FILE`",
+                f"{table} credential {credential_name!r}: no such systemd credential",
+                hint="add LoadCredential=NAME:PATH to the unit, or use a token file",
             )
-        return token
+    if path is None:
+        return None
+    try:
+        token = read_text_capped(path).strip()
+    except UnusableFileError as exc:
+        raise UsageError(f"{table} token file {path} {exc}", hint="create it (mode 0600)") from None
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise UsageError(
+            f"{table} token file {path}: the token is shorter than {MIN_TOKEN_LENGTH} characters",
+            hint="e.g. `openssl rand -hex 32 > FILE`",
+        )
+    return token
 
 
 # The events a target can choose (`events`); all of them by default.
@@ -469,6 +481,98 @@ class PluginConfig(_Model):
         return self.version.removeprefix("v")
 
 
+# Cluster-scoped kinds whose new objects matter for security: in every Kubernetes stack's
+# scope unless an audit source names others (`cluster_kinds`), as GROUP/KIND.
+DEFAULT_CLUSTER_KINDS = (
+    "rbac.authorization.k8s.io/ClusterRole",
+    "rbac.authorization.k8s.io/ClusterRoleBinding",
+    "admissionregistration.k8s.io/ValidatingWebhookConfiguration",
+    "admissionregistration.k8s.io/MutatingWebhookConfiguration",
+    "apiextensions.k8s.io/CustomResourceDefinition",
+)
+# Kinds listed in a stack's namespaces by the inventory (GROUP/KIND, "" group: core).
+DEFAULT_NAMESPACED_KINDS = (
+    "rbac.authorization.k8s.io/Role",
+    "rbac.authorization.k8s.io/RoleBinding",
+    "/ServiceAccount",
+    "/ConfigMap",
+    "/Secret",
+    "/Service",
+    "/Pod",
+    "apps/Deployment",
+    "apps/DaemonSet",
+    "apps/StatefulSet",
+    "batch/Job",
+    "batch/CronJob",
+    "networking.k8s.io/NetworkPolicy",
+    "networking.k8s.io/Ingress",
+)
+
+
+def _group_kind(value: str) -> str:
+    _, sep, kind = value.rpartition("/")
+    if not sep or not kind or not kind[0].isupper():
+        raise ValueError(
+            f"{value!r} is not GROUP/KIND: use e.g. 'rbac.authorization.k8s.io/ClusterRole' "
+            "or '/ConfigMap' (the core group)"
+        )
+    return value
+
+
+GroupKind = Annotated[str, AfterValidator(_group_kind)]
+
+
+class AuditSourceConfig(_Model):
+    """One `[[audit_sources]]` entry: where the platform's own record of changes comes
+    from (a Kubernetes API server's audit log file, or its audit webhook), and which
+    stacks' objects live there."""
+
+    name: Name
+    kind: Literal["kubernetes"] = "kubernetes"
+    # The API server's JSON-lines audit log (--audit-log-path), tailed.
+    path: Path | None = None
+    # The webhook: the API server posts to /ingest/audit/NAME with this bearer token.
+    webhook_token_file: Path | None = None
+    webhook_token_credential: str | None = None
+    # The stacks whose objects live on this platform (default: every stack).
+    stacks: tuple[str, ...] | None = None
+    # Discovery and the inventory use this kubeconfig (default: each stack's KUBECONFIG).
+    kubeconfig: Path | None = None
+    cluster_kinds: tuple[GroupKind, ...] = DEFAULT_CLUSTER_KINDS
+    namespaced_kinds: tuple[GroupKind, ...] = DEFAULT_NAMESPACED_KINDS
+    # An out-of-band write requests a drift check of its stack after this quiet time…
+    debounce: DurationSeconds = 2
+    # …and at most once per this per stack (a busy controller cannot starve the fleet).
+    min_interval: DurationSeconds = 30
+    # List the scope's objects at each drift check (finds what predates the source).
+    inventory: StrictBool = True
+
+    @field_validator("path", "webhook_token_file", "kubeconfig")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        path = _resolve(value, info)
+        _kind_if_present(path, "file", str(info.field_name))
+        return path
+
+    @model_validator(mode="after")
+    def _has_a_feed(self) -> AuditSourceConfig:
+        if (
+            self.path is None
+            and self.webhook_token_file is None
+            and (self.webhook_token_credential is None)
+        ):
+            raise ValueError(
+                f"audit source {self.name!r} has no events: set path (the API server's "
+                "--audit-log-path) or webhook_token_file (for its audit webhook)"
+            )
+        return self
+
+    def webhook_token(self) -> str | None:
+        """The webhook's bearer token, read now; None without a webhook."""
+        return _read_token(self.webhook_token_file, self.webhook_token_credential,
+                           f"[[audit_sources]] {self.name!r}")  # fmt: skip
+
+
 class StackConfig(_Model):
     """One `[[stacks]]` entry: a Pulumi stack to keep honest."""
 
@@ -531,6 +635,7 @@ class Config(_Model):
     builtin_rules: StrictBool = True  # the classic dangerous drifts (driftwarden.drift.rules)
     ignore: tuple[IgnoreConfig, ...] = ()
     plugins: tuple[PluginConfig, ...] = ()
+    audit_sources: tuple[AuditSourceConfig, ...] = ()
     stacks: tuple[StackConfig, ...] = ()
     source: Path | None = Field(default=None, exclude=True)
     digest: str = Field(default="", exclude=True)  # SHA-256 of the file as loaded
@@ -553,6 +658,18 @@ class Config(_Model):
         for name in self.notifications.default_targets:
             if name not in names:
                 raise _UnknownTargetError(None, name, names)
+        stacks = [stack.name for stack in self.stacks]
+        for index, source in enumerate(self.audit_sources):
+            for name in source.stacks or ():
+                if name not in stacks:
+                    raise _LocatedError(
+                        ["audit_sources", index, "stacks"],
+                        f"unknown stack {name!r}: use one of " + (", ".join(stacks) or "none"),
+                    )
+        sources = [source.name for source in self.audit_sources]
+        for index, name in enumerate(sources):
+            if sources.index(name) != index:
+                raise _DuplicateNameError(index, name, sources.index(name), "audit_sources")
         plugins = [(plugin.kind, plugin.name, plugin.bare_version) for plugin in self.plugins]
         for index, plugin in enumerate(plugins):
             if plugins.index(plugin) != index:
@@ -617,12 +734,21 @@ class Config(_Model):
 
 class _DuplicateNameError(ValueError):
     def __init__(self, index: int, name: str, first: int, table: str = "stacks") -> None:
-        kind = {"stacks": "stack", "targets": "target", "plugins": "plugin"}[table]
+        kind = {"stacks": "stack", "targets": "target", "plugins": "plugin",
+                "audit_sources": "audit source"}[table]  # fmt: skip
         super().__init__(
             f"duplicate {kind} name {name!r} (also {table}[{first}]): use a unique name"
         )
         self.index = index
         self.table = table
+
+
+class _LocatedError(ValueError):
+    """A problem found across tables, with the key it is about."""
+
+    def __init__(self, loc: list[str | int], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class _UnknownTargetError(ValueError):
@@ -758,6 +884,8 @@ def _config_error(path: Path, text: str, exc: ValidationError) -> ConfigError:
     ctx = error.get("ctx") or {}
     if isinstance(ctx.get("error"), _DuplicateNameError):
         loc = [ctx["error"].table, ctx["error"].index, "name"]
+    if isinstance(ctx.get("error"), _LocatedError):
+        loc = ctx["error"].loc
     if isinstance(ctx.get("error"), _UnknownTargetError):
         index = ctx["error"].index
         loc = (

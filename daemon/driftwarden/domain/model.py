@@ -187,6 +187,7 @@ class AuditAction(StrEnum):
     SCAN_SKIPPED = "scan.skipped"
     SCAN_REQUEST_REJECTED = "scan.request_rejected"
     STORE_PRUNED = "store.pruned"
+    PLATFORM_EVENTS = "platform.events"  # a batch of an audit source's events, stored
 
     @classmethod
     def of_transition(cls, kind: TransitionKind) -> AuditAction:
@@ -349,12 +350,53 @@ class Attribution:
 
 @dataclass(frozen=True)
 class OutOfBandAttribution(Attribution):
-    """No update recorded since the stack was last in sync wrote the resource."""
+    """No update recorded since the stack was last in sync wrote the resource; with an
+    audit source, why it names nobody (`reason`)."""
 
     kind: ClassVar[str] = "out_of_band"
+    reason: str | None = None  # "no audit record since the source started", …
+
+    def to_dict(self) -> dict[str, Any]:
+        """Without an audit source there is no reason to give: the shape of before."""
+        return {"kind": self.kind, "reason": self.reason} if self.reason else {"kind": self.kind}
 
     def describe(self) -> str:
-        return "changed outside Pulumi"
+        return (
+            f"changed outside Pulumi ({self.reason})" if self.reason else ("changed outside Pulumi")
+        )
+
+
+@dataclass(frozen=True)
+class PlatformAttribution(Attribution):
+    """The platform's own audit record of the write behind a difference: who (also the
+    real identity behind an impersonation), with what, from where, when."""
+
+    kind: ClassVar[str] = "platform"
+    source: str | None  # the [[audit_sources]] entry
+    event_id: str | None  # the platform's id (Kubernetes: auditID)
+    time: str | None  # ISO 8601, UTC
+    verb: str | None  # create | update | patch | delete
+    user: str | None
+    groups: list[str] | None
+    impersonated_user: str | None
+    impersonated_groups: list[str] | None
+    user_agent: str | None
+    source_ips: list[str] | None
+    field_manager: str | None
+    fields: list[str] | None  # what the request set, where the record has its body
+
+    @property
+    def who(self) -> str:
+        """`mallory`, or `admin as mallory` (impersonation: both identities)."""
+        if self.impersonated_user:
+            return f"{self.user} as {self.impersonated_user}"
+        return self.user or "unknown"
+
+    def describe(self) -> str:
+        done = {"create": "created", "delete": "deleted"}.get(self.verb or "", "changed")
+        agent = (self.user_agent or "").split(" ", 1)[0] or "an unknown client"
+        when = (self.time or "")[11:19]
+        return f"{done} by {self.who} with {agent}" + (f" at {when}Z" if when else "")
 
 
 @dataclass(frozen=True)
@@ -403,7 +445,8 @@ class UnknownAttribution(Attribution):
 
 
 _ATTRIBUTION_OF_KIND: dict[str, type[Attribution]] = {
-    kind.kind: kind for kind in (OutOfBandAttribution, UpdateAttribution, CommitAttribution)
+    kind.kind: kind
+    for kind in (OutOfBandAttribution, UpdateAttribution, CommitAttribution, PlatformAttribution)
 }
 
 

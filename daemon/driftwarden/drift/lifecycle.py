@@ -179,6 +179,8 @@ def fold_check(
         now = replace(
             again_seen, change=obs.change, kind=obs.kind, expected=obs.expected,
             actual=obs.actual, secret=obs.secret,
+            # Whoever changed it again, when the check can say (else who opened it).
+            attribution=seen.attributions.get(obs.urn) or finding.attribution,
         )  # fmt: skip
         changed.append(now)
         transitions.append(now.transition("changed", previous))

@@ -220,7 +220,8 @@ def _body(
                 header.extend([*([""] if lines else []), *pending_heading, ""])
             elif fmt.blank_between_resources and lines:
                 header.append("")
-            cause = describe_attribution(items[0].attribution) if items[0].kind == "opened" else ""
+            cause = (describe_attribution(items[0].attribution)
+                     if items[0].kind in ("opened", "changed") else "")  # fmt: skip
             suffix = f" {ARROW_CAUSE} {fmt.prose(cause)}" if cause else ""
             header.append(f"{fmt.name(urn_name(urn))} ({fmt.code(type_)}){suffix}")
             for written, item in enumerate(items):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from driftwarden.config import StackConfig
@@ -23,13 +23,16 @@ from driftwarden.domain.model import (
     Check,
     CommitAttribution,
     OutOfBandAttribution,
+    PlatformAttribution,
     ResourceChange,
     StackUpdate,
     UnknownAttribution,
     UpdateAttribution,
 )
+from driftwarden.domain.platform import ManagedRef
 from driftwarden.drift.lifecycle import observations
 from driftwarden.service.logs import logger
+from driftwarden.service.platform import attribute_from_platform
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.operations import last_in_sync_before
 from driftwarden.store.queries import open_attributions
@@ -42,12 +45,15 @@ _SLACK = timedelta(seconds=2)  # the history's times have second precision
 def attribute(
     runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
     *, before: datetime, cancel: threading.Event | None = None,
+    refs: Mapping[str, ManagedRef] | None = None,
 ) -> dict[str, Attribution]:  # fmt: skip
     """Attribution per resource URN of a check's changes.
 
     A resource whose differences are all open findings already keeps the attribution
     they were opened with: steady drift costs no state export on every scan, and the
-    answer does not move while the drift stays.
+    answer does not move while the drift stays. With `refs` (the stack's platform objects,
+    when an audit source covers it), the platform's record names the person: it wins over
+    "changed outside Pulumi", and says why when it names nobody.
     """
     with runtime.store.read() as session:
         known = open_attributions(session, stack.name, check.value)
@@ -61,7 +67,18 @@ def attribute(
                 result[change.urn] = stored
         else:
             fresh.append(change)
-    return result | _attribute_new(runtime, stack, check, fresh, before=before, cancel=cancel)
+    new = _attribute_new(runtime, stack, check, fresh, before=before, cancel=cancel)
+    if refs and check is Check.DRIFT and changes:
+        # Asked for every change, steady ones too: a value changed again by someone else
+        # names them (the record is in the store: no engine call).
+        since = _last_in_sync(runtime, stack.name, before)
+        platform = attribute_from_platform(runtime, stack, changes, refs, since=since, now=before)
+        for urn, said in platform.items():
+            if isinstance(said, PlatformAttribution):
+                result[urn] = new[urn] = said
+            elif urn in new and not isinstance(new[urn], UpdateAttribution):
+                new[urn] = said
+    return result | new
 
 
 def _attribute_new(
@@ -97,6 +114,11 @@ def _attribute_new(
         else:
             result[change.urn] = OUT_OF_BAND
     return result
+
+
+def _last_in_sync(runtime: Runtime, stack: str, before: datetime) -> datetime | None:
+    with runtime.store.read() as session:
+        return last_in_sync_before(session, stack, Check.DRIFT.value, before)
 
 
 def _updates_since_in_sync(runtime: Runtime, stack: str, before: datetime) -> list[StackUpdate]:

@@ -4,7 +4,7 @@ and check names, states, severities, statuses and error kinds; never URNs or pat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from driftwarden.domain.model import Check, stack_state
@@ -18,6 +18,7 @@ from driftwarden.store.fleet import (
     outbox_depth,
     remediation_outcomes,
 )
+from driftwarden.store.platform import SourceProgress, source_progress
 from driftwarden.store.queries import stack_summaries
 
 # Durations, failures and remediation steps are counted over this window, as gauges:
@@ -45,6 +46,7 @@ class Snapshot:
     remediations: dict[tuple[str, str], int]  # (kind, status) ->
     outbox: dict[str, int]  # status ->
     audit_head_seq: int
+    sources: list[SourceProgress] = field(default_factory=list)  # [[audit_sources]]
 
 
 def snapshot(runtime: Runtime, now: datetime | None = None) -> Snapshot:
@@ -60,6 +62,7 @@ def snapshot(runtime: Runtime, now: datetime | None = None) -> Snapshot:
         failures = failures_by_kind(session, since)
         remediations = remediation_outcomes(session, since)
         outbox = outbox_depth(session)
+        sources = [source_progress(session, source.name) for source in config.audit_sources]
     head_seq, _ = runtime.store.audit.head(runtime.store)
     checks = []
     for summary in summaries:
@@ -87,4 +90,5 @@ def snapshot(runtime: Runtime, now: datetime | None = None) -> Snapshot:
         remediations=remediations,
         outbox=outbox,
         audit_head_seq=head_seq,
+        sources=sources,
     )

@@ -8,6 +8,7 @@ machine running `config check` may not be the one running the daemon.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -45,7 +46,8 @@ class Problem:
 
 def preflight(config: Config) -> list[Problem]:
     """Every problem found, errors first."""
-    problems = _stacks(config) + _files(config) + _targets(config) + _connections(config)
+    problems = (_stacks(config) + _files(config) + _targets(config) + _sources(config)
+                + _connections(config))  # fmt: skip
     return sorted(problems, key=lambda p: p.level != "error")
 
 
@@ -98,6 +100,89 @@ def _files(config: Config) -> list[Problem]:
         except DriftwardenError as exc:
             problems.append(Problem("error", "web", exc.message.removeprefix("[web] "),
                                     exc.hint, config.locate(["web", "token_file"])))  # fmt: skip
+    return problems
+
+
+def _sources(config: Config) -> list[Problem]:
+    """What each audit source needs: a log it can read, a webhook token, a kubeconfig for
+    the inventory; and whether the platform says it lost audit events."""
+    from driftwarden.service.platform import feed_errors, kubeconfig_of, stacks_of
+    from driftwarden.sources.kubeapi import KubeApi
+
+    problems = []
+    for index, source in enumerate(config.audit_sources):
+        subject = f"audit source {source.name!r}"
+
+        def problem(
+            level: Literal["error", "warning"],
+            message: str,
+            hint: str | None,
+            key: str,
+            subject: str = subject,
+            index: int = index,
+        ) -> None:
+            problems.append(Problem(level, subject, message, hint,
+                                    config.locate(["audit_sources", index, key])))  # fmt: skip
+
+        if source.path is not None:
+            if not source.path.exists():
+                problem(
+                    "warning",
+                    f"the log {source.path} does not exist (yet)",
+                    "the API server's --audit-log-path; it creates the file",
+                    "path",
+                )
+            elif not os.access(source.path, os.R_OK):
+                problem(
+                    "error",
+                    f"the log {source.path} is not readable by uid {os.getuid()}",
+                    "give driftwarden's user read access (e.g. a group)",
+                    "path",
+                )
+        try:
+            source.webhook_token()
+        except DriftwardenError as exc:
+            problem("error", exc.message, exc.hint, "webhook_token_file")
+        kubeconfig = kubeconfig_of(source, stacks_of(config, source))
+        if kubeconfig is None:
+            if source.inventory:
+                problem(
+                    "error",
+                    "no kubeconfig to list the stacks' scope with",
+                    "set kubeconfig, or KUBECONFIG in the stacks' env",
+                    "name",
+                )
+            continue
+        try:
+            api = KubeApi.from_kubeconfig(kubeconfig, CONNECT_TIMEOUT_SECONDS)
+            errors = feed_errors(source, api.audit_errors())
+        except DriftwardenError as exc:
+            problem(
+                "warning",
+                f"cannot ask the platform about its audit log: {exc.message}",
+                "it needs `get` on the non-resource URL /metrics",
+                "name",
+            )
+            continue
+        lost = {plugin: count for plugin, count in errors.items() if count}
+        if lost:
+            said = ", ".join(f"{count} events ({plugin})" for plugin, count in lost.items())
+            problem(
+                "warning",
+                f"the platform failed to write {said}: the record is incomplete",
+                "see the API server's log: 'Error in audit plugin'",
+                "name",
+            )
+    webhooks = [
+        s
+        for s in config.audit_sources
+        if s.webhook_token_file is not None or s.webhook_token_credential is not None
+    ]
+    if webhooks and config.web.tls_cert_file is None:
+        problems.append(Problem(
+            "warning", "web", "the API server sends the audit webhook's token only over HTTPS",
+            "set [web] tls_cert_file and tls_key_file", config.locate(["web"]),
+        ))  # fmt: skip
     return problems
 
 

@@ -22,6 +22,7 @@ from driftwarden.domain.model import (
     Severity,
     Trigger,
 )
+from driftwarden.domain.platform import ManagedRef
 from driftwarden.drift import extract_changes
 from driftwarden.drift.noise import without_noise
 from driftwarden.drift.rules import Assessment, assess_change, at_least, highest, severity_rank
@@ -31,9 +32,11 @@ from driftwarden.service.attribution import attribute
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
 from driftwarden.service.notifications import queue_for_check
+from driftwarden.service.platform import sources_of, survey
 from driftwarden.service.runtime import Runtime
 from driftwarden.store.findings import apply_check
 from driftwarden.store.operations import OperationStart, finish_operation, start_operation
+from driftwarden.store.platform import replace_managed
 from driftwarden.system.failpoints import crash_point
 
 Progress = Callable[[str], None]
@@ -203,6 +206,16 @@ def _run_locked(
         raise
     crash_point("check.after-engine")
     changes = findings_of_run(runtime.config, stack, check, run.events)
+    surveyed = None
+    if check is Check.DRIFT and sources_of(runtime.config, stack):
+        try:
+            surveyed = survey(runtime, stack, run.events, now=started)
+        except DriftwardenError as exc:  # a list that did not come back resolves nothing
+            result.error, result.error_kind = f"audit source: {exc}", "audit_source"
+            _finish(runtime, stack, result, status=OperationStatus.FAILED,
+                    outcome=OperationOutcome.ERROR)  # fmt: skip
+            return result
+        changes += without_noise(surveyed.unmanaged, runtime.config.noise_rules())
     rules = runtime.config.risk_rules()
     result.ratings = {change.urn: assess_change(rules, change) for change in changes}
     # The most dangerous first; the engine's own order varies from run to run anyway.
@@ -211,12 +224,16 @@ def _run_locked(
     result.cli_version = run.cli_version
     try:
         result.attributions = attribute(
-            runtime, stack, check, result.changes, before=result.started_at, cancel=cancel
-        )
+            runtime, stack, check, result.changes, before=result.started_at, cancel=cancel,
+            refs=surveyed.refs if surveyed else None,
+        )  # fmt: skip
     except DriftwardenError as exc:  # attribution informs; it never fails a check
         logger.warning("attribution failed", extra={"stack": stack.name, "error": str(exc)})
+    if surveyed is not None:
+        result.attributions |= surveyed.attributions
     _finish(runtime, stack, result, status=OperationStatus.SUCCEEDED,
-            outcome=result.status.outcome, actor=actor)  # fmt: skip
+            outcome=result.status.outcome, actor=actor,
+            managed=list(surveyed.refs.values()) if surveyed else None)  # fmt: skip
     return result
 
 
@@ -228,6 +245,7 @@ def _finish(
     status: OperationStatus,
     outcome: OperationOutcome,
     actor: str | None = None,
+    managed: Sequence[ManagedRef] | None = None,
 ) -> None:
     finished = datetime.now(UTC)
     audit = runtime.store.audit
@@ -245,6 +263,8 @@ def _finish(
                 attributions=result.attributions,
                 assess=lambda obs: result.ratings.get(obs.urn, {}).get(obs.path),
             )  # fmt: skip
+        if managed is not None:  # what audit events about this stack's objects now find
+            replace_managed(session, result.stack, managed)
         # In the same transaction: a notification can be late, never lost.
         queue_for_check(
             session, runtime.config, stack, check=result.check.value,

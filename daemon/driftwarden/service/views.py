@@ -11,6 +11,7 @@ from driftwarden.domain.model import Check, OperationStatus, stack_state
 from driftwarden.drift.rules import severity_rank
 from driftwarden.store.db import Store
 from driftwarden.store.models import AuditEvent, Finding, Operation
+from driftwarden.store.platform import source_progress
 from driftwarden.store.queries import history, open_findings, stack_summaries
 
 CHECKS = frozenset(check.value for check in Check)
@@ -123,3 +124,24 @@ def audit_event_view(event: AuditEvent) -> dict[str, Any]:
         "action": event.action, "stack": event.stack, "operation_id": event.operation_id,
         "outcome": event.outcome, "details": event.details,
     }  # fmt: skip
+
+
+def sources_view(config: Config, store: Store) -> list[dict[str, Any]]:
+    """One row per audit source: what it read, kept and lost, its newest event, and what
+    the platform said it failed to write (`status`, `/metrics`)."""
+    if not config.audit_sources:
+        return []
+    with store.read() as session:
+        found = [source_progress(session, source.name) for source in config.audit_sources]
+    rows = []
+    for source, progress in zip(config.audit_sources, found, strict=True):
+        row: dict[str, Any] = progress.to_dict()
+        for key in ("last_event_at", "last_read_at", "platform_errors_at"):
+            row[key] = iso(row[key])
+        feeds = (["log"] if source.path else []) + (
+            ["webhook"] if source.webhook_token_file or source.webhook_token_credential else []
+        )
+        rows.append({**row, "kind": source.kind, "feeds": feeds,
+                     "complete": not any((progress.platform_errors or {}).values())
+                     and not progress.lost})  # fmt: skip
+    return rows

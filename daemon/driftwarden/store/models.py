@@ -231,3 +231,79 @@ class HistoryStamp(SQLModel, table=True):
     stack: str = Field(primary_key=True, max_length=100)
     stamp: str = Field(max_length=100)
     recorded_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class PlatformEventRow(SQLModel, table=True):
+    """A write the platform's own audit record holds (an audit source): append-only,
+    stored once (by source and the platform's id), secrets redacted before it got here.
+    `seq` is the audit chain event that recorded its batch."""
+
+    __tablename__ = "platform_events"
+    __table_args__ = (
+        Index("ix_platform_events_object", "api_group", "kind", "namespace", "name", "time"),
+        Index("ix_platform_events_time", "time"),
+    )
+
+    source: str = Field(primary_key=True, max_length=100)
+    event_id: str = Field(primary_key=True, max_length=100)
+    time: datetime = Field(sa_type=UtcDateTime)
+    received_at: datetime = Field(sa_type=UtcDateTime)
+    verb: str = Field(max_length=32)
+    user: str = Field(max_length=300)
+    groups: Any = Field(default=None, sa_type=JSON)
+    impersonated_user: str | None = Field(default=None, max_length=300)
+    impersonated_groups: Any = Field(default=None, sa_type=JSON)
+    user_agent: str = Field(default="", sa_type=Text)
+    source_ips: Any = Field(default=None, sa_type=JSON)
+    api_group: str = Field(default="", max_length=253)
+    api_version: str | None = Field(default=None, max_length=64)
+    resource: str = Field(max_length=253)
+    kind: str = Field(default="", max_length=253)  # by discovery ("" when unknown)
+    subresource: str | None = Field(default=None, max_length=64)
+    namespace: str = Field(default="", max_length=253)  # "" for cluster-scoped
+    name: str = Field(default="", max_length=253)
+    status: int = 0
+    field_manager: str | None = Field(default=None, max_length=253)
+    fields: Any = Field(default=None, sa_type=JSON)
+    body: Any = Field(default=None, sa_type=JSON, nullable=True)
+    engine: bool = False  # written by a stack's engine (Pulumi's provider)
+    seq: int | None = None
+
+
+class SourceCursor(SQLModel, table=True):
+    """Where an audit source was read up to (a file: inode, device, offset), written in
+    the transaction that stores what was read before it."""
+
+    __tablename__ = "source_cursors"
+
+    source: str = Field(primary_key=True, max_length=100)
+    cursor: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+    # Counters since the source was added: what it read, kept and dropped, and lost.
+    read: int = Field(default=0, sa_type=BigInteger)
+    kept: int = Field(default=0, sa_type=BigInteger)
+    dropped: int = Field(default=0, sa_type=BigInteger)
+    malformed: int = Field(default=0, sa_type=BigInteger)
+    lost: int = Field(default=0, sa_type=BigInteger)  # times the file vanished unread
+    last_event_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The platform's own count of events it failed to write, per backend, when last asked
+    # (Kubernetes: apiserver_audit_error_total{plugin}).
+    platform_errors: Any = Field(default=None, sa_type=JSON, nullable=True)
+    platform_errors_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class ManagedObjectRow(SQLModel, table=True):
+    """A platform object a stack manages, as its latest successful drift check read the
+    state: how a platform event finds its stack."""
+
+    __tablename__ = "managed_objects"
+    __table_args__ = (Index("ix_managed_objects_object", "api_group", "kind", "namespace", "name"),)
+
+    stack: str = Field(primary_key=True, max_length=100)
+    urn: str = Field(primary_key=True, max_length=1000)
+    api_group: str = Field(default="", max_length=253)
+    api_version: str = Field(default="", max_length=64)
+    kind: str = Field(max_length=253)
+    namespace: str = Field(default="", max_length=253)
+    name: str = Field(max_length=253)
+    recorded_at: datetime = Field(sa_type=UtcDateTime)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -15,8 +16,16 @@ from driftwarden.store.models import ScanRequest, utcnow
 
 
 def request_scan(
-    session: Session, audit: AuditChain, *, stack: str, checks: Sequence[str] | None, actor: str
+    session: Session,
+    audit: AuditChain,
+    *,
+    stack: str,
+    checks: Sequence[str] | None,
+    actor: str,
+    reason: dict[str, Any] | None = None,
 ) -> ScanRequest:
+    """A scan for the daemon (or the distributed scheduler) to claim; `reason` goes into
+    its audit event (an audit source says who changed the stack)."""
     request = ScanRequest(
         id=f"rq-{secrets.token_hex(6)}",
         stack=stack,
@@ -30,7 +39,7 @@ def request_scan(
         actor=actor,
         action=AuditAction.SCAN_REQUESTED,
         stack=stack,
-        details={"request_id": request.id, "checks": request.checks},
+        details={"request_id": request.id, "checks": request.checks, **(reason or {})},
     )
     return request
 

@@ -25,6 +25,10 @@ POINTS = (
     "delivery.before-send",  # a notification claimed, not yet sent
     "delivery.after-send",  # a notification sent, not yet marked delivered
 )
+# Points outside a scan's path, each tested on its own.
+OTHER_POINTS = (
+    "source.before-commit",  # an audit source's batch read and written, uncommitted
+)
 
 _counts: dict[str, int] = {}
 _lock = threading.Lock()

@@ -1,7 +1,8 @@
 """The dashboard's ASGI application: server-rendered pages (no JavaScript needed), each
 with a JSON twin (`Accept: application/json` or `?format=json`) that is the same data
 the CLI's `--json` prints, plus `/metrics` and `/healthz`. Read-only: GET (and HEAD)
-only, so there is no form to forge and nothing to change."""
+only, so there is no form to forge and nothing to change — but for the audit webhook's
+POST, which has a credential of its own (web/ingest.py)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,21 @@ from driftwarden.service.pages import (
     fleet_page,
     stack_page,
 )
-from driftwarden.web.auth import ASGIApp, Message, Receive, Scope, Send, TokenAuth
+from driftwarden.web.auth import (
+    OWN_CREDENTIAL_PREFIX,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    TokenAuth,
+)
+from driftwarden.web.ingest import ingest_endpoint
 from driftwarden.web.metrics import FleetCollector, registry_for
 
 if TYPE_CHECKING:
     from driftwarden.service.runtime import Runtime
+    from driftwarden.service.watch import AuditWatch
     from driftwarden.store.audit import VerifyReport
 
 # Every page: no script, no frame, no asset from elsewhere; styles are inline.
@@ -67,6 +78,8 @@ class WebState:
     reader: Runtime
     running_config: Callable[[], Config] | None = None
     loop_heartbeat: Callable[[], float] | None = None  # time.monotonic() of its last tick
+    # What stores the audit webhook's events and requests the checks they ask for.
+    watch: AuditWatch | None = None
     _verified: tuple[VerifyReport, datetime] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _verifying: threading.Lock = field(default_factory=threading.Lock)
@@ -242,6 +255,11 @@ def create_app(state: WebState, *, token: str | None = None) -> ASGIApp:
         Route("/audit", _page(templates, "audit.html.j2", audit), methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", _healthz(state), methods=["GET"]),
+        Route(
+            f"{OWN_CREDENTIAL_PREFIX}audit/{{name}}",
+            ingest_endpoint(lambda: state.watch, lambda: state.runtime.config),
+            methods=["POST"],
+        ),
     ]
     app: ASGIApp = Starlette(routes=routes)
     # Without a token only loopback can connect, but a web page in the operator's browser

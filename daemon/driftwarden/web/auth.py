@@ -23,6 +23,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Open without a credential: a liveness probe must not need the dashboard's secret, and
 # it tells nothing about the fleet.
 OPEN_PATHS = ("/healthz",)
+# Paths with a credential of their own (the audit webhook's token), not the dashboard's.
+OWN_CREDENTIAL_PREFIX = "/ingest/"
 
 
 def require_credential(host: str, token: str | None) -> None:
@@ -61,7 +63,9 @@ class TokenAuth:
         self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" or (scope["type"] == "http" and scope["path"] in OPEN_PATHS):
+        if scope["type"] == "lifespan" or (scope["type"] == "http" and (
+            scope["path"] in OPEN_PATHS or scope["path"].startswith(OWN_CREDENTIAL_PREFIX)
+        )):  # fmt: skip
             await self.app(scope, receive, send)
             return
         if scope["type"] != "http":  # no websocket or other protocol is served

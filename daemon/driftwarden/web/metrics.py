@@ -132,6 +132,7 @@ class FleetCollector(Collector):
             "driftwarden_audit_head_seq", "Sequence number of the audit chain's newest event",
             value=float(snap.audit_head_seq),
         )  # fmt: skip
+        yield from _source_metrics(snap)
         verified = self._last_verify()
         if verified is not None:
             report, when = verified
@@ -153,3 +154,39 @@ def registry_for(collector: FleetCollector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return registry
+
+
+def _source_metrics(snap: Snapshot) -> Iterator[Metric]:
+    """Each audit source: what it read (kept by the profile, dropped, malformed), the
+    logs it lost to rotation, its newest event, and what the platform itself failed to
+    write (a source that loses events must not look complete)."""
+    events = GaugeMetricFamily(
+        "driftwarden_audit_source_events",
+        "Audit events an audit source read since it was added, by what became of them",
+        labels=["source", "outcome"],
+    )
+    lost = GaugeMetricFamily(
+        "driftwarden_audit_source_logs_lost",
+        "Times an audit source's log was rotated away or deleted before it was read",
+        labels=["source"],
+    )
+    newest = GaugeMetricFamily(
+        "driftwarden_audit_source_last_event_timestamp_seconds",
+        "When the newest event an audit source kept happened (Unix time; 0: none yet)",
+        labels=["source"],
+    )
+    failed = GaugeMetricFamily(
+        "driftwarden_audit_source_platform_errors",
+        "Audit events the platform says it failed to write, per backend, when last asked",
+        labels=["source", "plugin"],
+    )
+    for source in snap.sources:
+        for outcome, count in (("kept", source.kept), ("dropped", source.dropped),
+                               ("malformed", source.malformed)):  # fmt: skip
+            events.add_metric([source.source, outcome], float(count))
+        lost.add_metric([source.source], float(source.lost))
+        stamp = source.last_event_at.timestamp() if source.last_event_at else 0.0
+        newest.add_metric([source.source], stamp)
+        for plugin, count in sorted((source.platform_errors or {}).items()):
+            failed.add_metric([source.source, plugin], float(count))
+    yield from (events, lost, newest, failed)

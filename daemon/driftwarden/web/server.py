@@ -15,6 +15,7 @@ from driftwarden.config import Config, WebSettings
 from driftwarden.domain.errors import UsageError
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
+from driftwarden.service.watch import AuditWatch
 from driftwarden.web.app import WebState, create_app
 from driftwarden.web.auth import require_credential
 
@@ -38,6 +39,7 @@ class WebServer:
         listen: str | None = None,
         running_config: Callable[[], Config] | None = None,
         loop_heartbeat: Callable[[], float] | None = None,
+        watch: AuditWatch | None = None,
     ) -> None:
         settings = web if listen is None else web.model_copy(update={"listen": listen})
         self.host, self.port = settings.address()
@@ -47,17 +49,25 @@ class WebServer:
         # Opened once the address and credential are known good: a refused start says
         # why before it says anything about the store.
         try:
-            self.state = WebState(runtime(), running_config, loop_heartbeat)
+            self.state = WebState(runtime(), running_config, loop_heartbeat, watch)
         except BaseException:
             self._socket.close()
             raise
         self.port = self._socket.getsockname()[1]  # the one picked, for port 0
         self.protected = token is not None
+        self.tls = settings.tls_cert_file is not None
         config = uvicorn.Config(
             create_app(self.state, token=token), log_config=None, access_log=False,
             log_level="warning", lifespan="off", server_header=False,
             timeout_graceful_shutdown=int(STOP_GRACE_SECONDS),
+            ssl_certfile=settings.tls_cert_file, ssl_keyfile=settings.tls_key_file,
         )  # fmt: skip
+        if self.tls:
+            try:
+                config.load()  # the certificate and key, read now: a bad pair fails the start
+            except (OSError, ValueError) as exc:
+                self._socket.close()
+                raise UsageError(f"[web] TLS certificate or key unusable: {exc}") from None
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
         self._stopping = threading.Event()
@@ -67,7 +77,7 @@ class WebServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def _serve(self) -> None:
         try:

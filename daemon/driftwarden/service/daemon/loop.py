@@ -31,6 +31,7 @@ from driftwarden.service.logs import logger
 from driftwarden.service.preflight import load_service_config
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
 from driftwarden.service.scan import CheckResult
+from driftwarden.service.watch import AuditWatch
 
 REQUEST_POLL_SECONDS = 0.5
 # Settings a reload cannot change under a running daemon.
@@ -59,6 +60,7 @@ class Daemon:
         self.schedules = Schedules(self.runtime, self.submit, self._ingest_history)
         self.scheduler = self.schedules.jobs  # the `schedule` jobs the loop runs
         self.sender = OutboxSender(self.runtime, self.stopping)
+        self.watch = AuditWatch(self.runtime, self.stopping)
         self.skips = SkipRecorder(self.runtime.store)
         self.status = DaemonStatus(self.runtime, self.notifier)
         self._claimer = f"daemon@{socket.gethostname()}:{os.getpid()}"
@@ -99,6 +101,7 @@ class Daemon:
             },
         )
         self.sender.start()
+        self.watch.start()
         self.notifier.ready()
 
     def _loop(self) -> None:
@@ -140,6 +143,7 @@ class Daemon:
         self.notifier.stopping()
         self.workers.shutdown()
         self.runtime.close_engines()
+        self.watch.close()
         self.sender.close()
         logger.info("daemon stopped")
 

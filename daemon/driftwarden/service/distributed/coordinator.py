@@ -31,6 +31,7 @@ from driftwarden.service.history import ingest_all_history
 from driftwarden.service.logs import logger
 from driftwarden.service.preflight import load_service_config
 from driftwarden.service.runtime import DAEMON_ACTOR, Runtime
+from driftwarden.service.watch import AuditWatch
 from driftwarden.store.locks import HeldLock, recover_orphaned, try_scheduler_lock
 
 TICK_SECONDS = 0.5
@@ -53,6 +54,8 @@ class Coordinator:
         self._ingest: threading.Thread | None = None
         self._next_takeover = 0.0
         self.reload_requested = threading.Event()
+        # The elected scheduler reads the audit logs and turns their writes into requests.
+        self._watch = AuditWatch(runtime, stopping)
 
     @property
     def leading(self) -> bool:
@@ -79,6 +82,7 @@ class Coordinator:
         schedules = self._schedules
         assert schedules is not None
         await asyncio.to_thread(schedules.jobs.run_pending)
+        await asyncio.to_thread(self._watch.poll)
         loop = asyncio.get_running_loop()
 
         def busy() -> set[str]:  # on claim_requests' thread, only when requests wait
