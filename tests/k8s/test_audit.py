@@ -65,6 +65,7 @@ def test_the_people_behind_drift_and_what_they_created_beside_the_stack(
         k8s.cluster.kubectl("-n", ns, "create", "rolebinding", "sneaky",
                             "--role=config-reader", "--user=eve", who="eve")  # fmt: skip
         _drift_is_attributed(k8s, stack, backdoor, http_endpoint)
+        _an_ignore_rule_silences_an_unmanaged_kind(k8s, http_endpoint, stack, backdoor)
         _a_scope_that_cannot_be_listed_resolves_nothing(k8s, backdoor)
     finally:
         k8s.cluster.kubectl("delete", "clusterrolebinding", backdoor, "--ignore-not-found")
@@ -135,6 +136,23 @@ def _drift_is_attributed(
     messages = " ".join(request.body.decode() for request in endpoint.requests)
     assert "changed by mallory with kubectl/v1.33.13 at" in messages
     assert "created by mallory with kubectl/v1.33.13 at" in messages
+
+
+def _an_ignore_rule_silences_an_unmanaged_kind(
+    k8s: KubeFleet, endpoint: HttpEndpoint, stack: KubeStack, backdoor: str
+) -> None:
+    binding = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+    silenced = (f'\n[[ignore]]\ntype = "{binding}"\npath = "*"\n'
+                'reason = "bindings are reviewed elsewhere"\n')  # fmt: skip
+    k8s.tables = file_source(k8s) + notifying(endpoint) + silenced
+    k8s.write_config()
+    quiet = k8s.scan("--check", "drift", "--json")
+    names = by_name(quiet.result("web", "drift"))
+    assert backdoor not in names
+    assert f"{stack.namespace}/sneaky" in names  # a RoleBinding still counts
+    k8s.tables = file_source(k8s) + notifying(endpoint)
+    k8s.write_config()
+    assert backdoor in by_name(k8s.scan("--check", "drift", "--json").result("web", "drift"))
 
 
 def _a_scope_that_cannot_be_listed_resolves_nothing(k8s: KubeFleet, backdoor: str) -> None:
