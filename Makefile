@@ -33,6 +33,7 @@ bench: setup
 	.venv/bin/python bench/store_bench.py
 	.venv/bin/python bench/web_pages.py --stacks 500
 	.venv/bin/python bench/audit_latency.py --samples 10 --events 100000
+	.venv/bin/python bench/audit_trust.py
 
 # The README's dashboard screenshots, taken by the browser tests (tests/web) on real scans.
 screenshots: setup

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from driftwarden.config import load_config
-from driftwarden.engine.runner import Engine
-from driftwarden.service.runtime import engine_target
-from driftwarden.service.statedir import StateDir
+from demo_stack import deploy_demo
 
 REPO = Path(__file__).resolve().parent.parent
 DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"
@@ -43,45 +39,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="dw-bench-") as scratch:
         root = Path(scratch)
-        project = root / "project"
-        shutil.copytree(
-            REPO / "stacks" / "local-demo",
-            project,
-            ignore=shutil.ignore_patterns("venv", "Pulumi.*.yaml"),
-        )
-        (project / "venv").symlink_to(REPO / "stacks" / "local-demo" / "venv")
-        config_path = root / "driftwarden.toml"
-        config_path.write_text(
-            f'[daemon]\nstate_dir = "{root / "state"}"\n\n[[stacks]]\nname = "demo"\n'
-            f'project_dir = "{project}"\nstack = "dev"\nchecks = ["drift"]\n'
-        )
-        config = load_config(config_path)
-        state = StateDir.for_config(config)
-        state.ensure()
-        engine = Engine()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-        env |= engine.environment(engine_target(config.stacks[0], state))
-        env["PATH"] = f"{engine.bin_dir}{os.pathsep}{env['PATH']}"
-
-        def pulumi(*argv: str) -> None:
-            subprocess.run(
-                ["pulumi", "--non-interactive", *argv, "--stack", "dev"],
-                cwd=project,
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-
-        subprocess.run(
-            ["pulumi", "stack", "init", "dev", "--non-interactive"],
-            cwd=project,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        pulumi("config", "set", "root", str(root / "files"))
-        pulumi("config", "set", "--secret", "apiToken", "bench-token")
-        pulumi("up", "--yes", "--skip-preview")
+        demo = deploy_demo(root)
+        project, config_path, engine, env = demo.project, demo.config_path, demo.engine, demo.env
         (root / "files" / "motd.txt").write_text("HACKED\n")
 
         scan_cmd = [str(DRIFTWARDEN), "--config", str(config_path), "scan", "--json"]

@@ -67,3 +67,10 @@ def test_workers_bench_runs_at_a_tiny_size() -> None:
     for way in ("scan --all --parallel 1", "1 worker(s) x 1 engine", "2 worker(s) x 1 engine"):
         assert f"| {way}" in out, out
     assert "queue's own cost per check" in out, out
+
+
+def test_audit_trust_bench_runs_at_a_tiny_size() -> None:
+    out = bench("audit_trust.py", "--updates", "1", "--events", "300", "--digest-every", "100")
+    assert "| first state audit (every checkpoint, rated, stored) |" in out, out
+    assert "| audit verify --public-key (store) |" in out, out
+    assert "ratio public-key/HMAC verify time:" in out, out

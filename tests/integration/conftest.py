@@ -64,6 +64,7 @@ class Fleet:
     root: Path
     stacks: list[DemoStack] = field(default_factory=list)
     template: Deployment | None = None  # the session's deployment that `add` copies
+    daemon: str = ""  # more `[daemon]` settings (a backend_url, say)
 
     @property
     def state_dir(self) -> Path:
@@ -75,7 +76,7 @@ class Fleet:
 
     def write_config(self, extra: str = "") -> None:
         self.config_path.write_text(
-            f'[daemon]\nstate_dir = "{self.state_dir}"\n{extra}\n'
+            f'[daemon]\nstate_dir = "{self.state_dir}"\n{self.daemon}\n{extra}\n'
             + "\n".join(stack.toml() for stack in self.stacks)
         )
 

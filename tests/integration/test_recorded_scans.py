@@ -66,9 +66,9 @@ def test_finding_lifecycle_across_scans(fleet: Fleet, demo: DemoStack) -> None:
     assert cli_json(fleet, "drift", "show", "demo")["findings"] == []
 
     transitions = [
-        event["activity"]
+        event["activity_name"]
         for event in audit_actions(fleet)
-        if event["activity"].startswith("finding.")
+        if event["activity_name"].startswith("finding.")
     ]
     assert transitions == ["finding.opened", "finding.changed", "finding.resolved"]
     verify = cli_json(fleet, "audit", "verify")
@@ -144,7 +144,7 @@ def test_scan_killed_mid_engine_is_marked_interrupted_on_next_start(
     ]
     assert operation["status"] == "interrupted"
     assert "died" in operation["error"]
-    events = [e for e in audit_actions(fleet) if e["activity"] == "operation.interrupted"]
+    events = [e for e in audit_actions(fleet) if e["activity_name"] == "operation.interrupted"]
     assert len(events) == 1
     assert cli_json(fleet, "audit", "verify")["ok"] is True
 

@@ -181,7 +181,7 @@ def configure_remediation(k8s: KubeFleet, endpoint: HttpEndpoint) -> None:
 
 def audit_actions(k8s: KubeFleet) -> list[str]:
     lines = k8s.cli("audit", "export").stdout.splitlines()
-    return [json.loads(line)["activity"] for line in lines]
+    return [json.loads(line)["activity_name"] for line in lines]
 
 
 def test_a_field_conflict_keeps_its_cause_and_patch_force_resolves_it(

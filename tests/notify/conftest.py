@@ -144,6 +144,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int = 200  # what the endpoint answered
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -166,10 +167,10 @@ class HttpEndpoint:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with endpoint._lock:
-                    endpoint.requests.append(
-                        Recorded(self.command, self.path, dict(self.headers.items()), body)
-                    )
                     status, delay = endpoint.status, endpoint.delay_seconds
+                    endpoint.requests.append(
+                        Recorded(self.command, self.path, dict(self.headers.items()), body, status)
+                    )
                 if delay:
                     time.sleep(delay)
                 payload = b"{}" if status < 300 else b'{"error": "failing on purpose"}'

@@ -149,7 +149,7 @@ def test_a_broken_target_fails_alone(
     assert "s3cr3t-token" not in json.dumps(rows)
     audit = fleet.cli("audit", "export")
     events = [json.loads(line) for line in audit.stdout.splitlines()]
-    failed = [e for e in events if e["activity"] == "notification.failed"]
+    failed = [e for e in events if e["activity_name"] == "notification.failed"]
     assert len(failed) == 1
     assert "s3cr3t-token" not in audit.stdout
 

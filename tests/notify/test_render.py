@@ -215,7 +215,21 @@ def test_events_of_transitions() -> None:
         "opened": "drift.new",
         "changed": "drift.changed",
         "resolved": "drift.resolved",
+        "accepted": "drift.accepted",
     }
+
+
+def test_an_accepted_finding_says_it_was_not_fixed_and_by_whom(
+    drift: list[FindingTransition],
+) -> None:
+    motd = by_name(drift, "motd")
+    refresh = UpdateAttribution("u-9", "refresh", "alice", "succeeded", "2026-12-07T12:00:00", None)
+    accepted = dataclasses.replace(motd, kind="accepted", attribution=refresh)
+    message = render_findings("demo", [accepted])
+    assert message is not None
+    assert "accepted into the state, not fixed" in message.text
+    assert "refresh by alice" in message.text
+    assert "resolved" not in message.title
 
 
 def test_nothing_to_say_is_no_message() -> None:

@@ -149,7 +149,7 @@ def test_manual_approval_waits_for_remediate_yes(
     assert up[0]["trigger"] == "cli"
     assert "@" in up[0]["actor"]  # the approving user, not the daemon
     audit = [json.loads(line) for line in fleet.cli("audit", "export").stdout.splitlines()]
-    (event,) = [e for e in audit if e["activity"] == "remediation.approved"]
+    (event,) = [e for e in audit if e["activity_name"] == "remediation.approved"]
     assert event["actor"]["user"]["name"] == up[0]["actor"]
 
 

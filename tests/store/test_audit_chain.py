@@ -26,6 +26,7 @@ from driftwarden.store.audit import (
     load_audit_key,
 )
 from driftwarden.store.db import Store
+from driftwarden.store.export import export_events
 from driftwarden.store.models import AuditEvent
 
 EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -228,28 +229,43 @@ def test_expect_head(store: Store) -> None:
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 5, "modified")
 
 
-def test_export_jsonl(store: Store) -> None:
+def test_export_ocsf_and_native(store: Store) -> None:
     fill(store, 6)
     out = io.StringIO()
-    assert store.audit.export_jsonl(store, out) == 6
+    assert export_events(store, out, "ocsf") == 6
     lines = out.getvalue().splitlines()
     assert len(lines) == 6
     records = [json.loads(line) for line in lines]
     stored = rows(store)
     first = records[0]
-    assert first["time"] == "2026-01-01T09:00:01.000001Z"
+    assert (first["class_uid"], first["category_uid"], first["type_uid"]) == (6003, 6, 600399)
+    assert first["time_dt"] == "2026-01-01T09:00:01.000001Z"
+    assert first["time"] == int(datetime(2026, 1, 1, 9, 0, 1, tzinfo=UTC).timestamp() * 1000)
     assert first["actor"] == {"user": {"name": "ana@host"}}
-    assert first["activity"] == "operation.finished"
-    assert first["status"] == "success"
+    assert first["activity_name"] == "operation.finished"
+    assert (first["status"], first["status_detail"]) == ("Success", None)
     assert {"type": "pulumi_stack", "name": "demo"} in first["resources"]
     assert {"type": "driftwarden_operation", "uid": "op-1"} in first["resources"]
-    assert first["metadata"] == {
-        "seq": 1, "hash": stored[1]["hash"], "prev_hash": GENESIS_HASH, "product": "driftwarden",
+    assert first["metadata"]["sequence"] == 1
+    assert first["metadata"]["product"] == {"name": "driftwarden", "vendor_name": "driftwarden"}
+    assert first["unmapped"] == {
+        "seq": 1, "hash": stored[1]["hash"], "prev_hash": GENESIS_HASH,
+        "details": {"n": 1, "path": "tags.n1", "ünïcode": "✓"},
     }  # fmt: skip
-    assert first["details"] == {"n": 1, "path": "tags.n1", "ünïcode": "✓"}
-    assert records[3]["status"] == "drifted"
+    assert records[3]["status_detail"] == "drifted"
     assert records[5]["resources"] == []  # seq 6: no stack, no operation
-    assert [record["metadata"]["seq"] for record in records] == [1, 2, 3, 4, 5, 6]
+    assert [record["metadata"]["sequence"] for record in records] == [1, 2, 3, 4, 5, 6]
+    assert out.getvalue().isascii()
+
+    native = io.StringIO()
+    assert export_events(store, native, "native") == 6
+    event = json.loads(native.getvalue().splitlines()[0])
+    assert event == {
+        "seq": 1, "time": "2026-01-01T09:00:01.000001Z", "actor": "ana@host",
+        "action": "operation.finished", "stack": "demo", "operation_id": "op-1", "outcome": None,
+        "details": {"n": 1, "path": "tags.n1", "ünïcode": "✓"}, "prev_hash": GENESIS_HASH,
+        "hash": stored[1]["hash"],
+    }  # fmt: skip
 
 
 # --- the key -------------------------------------------------------------------------

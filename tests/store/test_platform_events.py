@@ -21,6 +21,7 @@ from sqlmodel import col
 from driftwarden.config import load_config
 from driftwarden.service.platform import SourceReader
 from driftwarden.service.runtime import Runtime
+from driftwarden.store.export import export_events
 from driftwarden.store.models import PlatformEventRow
 from driftwarden.store.platform import source_progress
 from driftwarden.system.failpoints import ENV_CRASH_AT
@@ -86,7 +87,7 @@ def test_each_event_once_with_its_cursor_and_its_chain_link(reader: SourceReader
     assert progress.dropped + progress.kept + progress.malformed == 2 * len(AUDIT_LINES)
     assert reader.runtime.store.audit.verify(reader.runtime.store).ok
     out = io.StringIO()
-    reader.runtime.store.audit.export_jsonl(reader.runtime.store, out)
+    export_events(reader.runtime.store, out)
     exported = [json.loads(line) for line in out.getvalue().splitlines()]
     batches = [event for event in exported if "platform.events" in json.dumps(event)]
     assert len(batches) == 1, exported[-1]

@@ -100,6 +100,11 @@ def test_stack_page_shows_each_drifted_property_and_no_secret(
     assert kinds == ["drift"]
     updates = rows(browser, "updates")
     assert [row[1:3] for row in updates] == [["update", "succeeded"]]
+    written = {row[4]: row for row in rows(browser, "state-changes")}  # by the deployment
+    created = ("local-demo-demo", "motd", "settings", "readme", "api-token")
+    assert set(written) == {f"{name} (create)" for name in created}
+    assert {row[2] for row in written.values()} == {"update"}
+    assert '"content": "[secret]"' in written["api-token (create)"][7]
     no_secret_and_no_script(browser)
     screenshot(browser, "stack", tmp_path)
 

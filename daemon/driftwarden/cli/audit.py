@@ -6,6 +6,7 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -27,7 +28,21 @@ _HEAD = re.compile(r"^(\d+):([0-9a-f]{64})$")
 
 
 class ExportFormat(StrEnum):
-    JSONL = "jsonl"
+    OCSF = "ocsf"
+    NATIVE = "native"
+    JSONL = "jsonl"  # the earlier name of ocsf
+
+
+def _head(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    match = _HEAD.match(value.strip().lower())
+    if not match:
+        raise UsageError(
+            f"--expect-head {value!r} is not SEQ:HASH",
+            hint="use the head `audit verify` printed, e.g. 4000:3f9a… (64 hex digits)",
+        )
+    return int(match.group(1)), match.group(2)
 
 
 @audit_app.command("verify")
@@ -42,20 +57,36 @@ def verify_command(
             help="A head recorded earlier (logs, notifications): detects a cut-off tail.",
         ),
     ] = None,
+    public_keys: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            metavar="FILE",
+            help="Check the signed digests with this public key (repeat for rotated keys); "
+            "no audit key needed.",
+        ),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            metavar="FILE",
+            help="With --public-key: check a native export (`audit export --format native`, "
+            "- for stdin) instead of the store.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Recompute every link of the chain; exit 4 if it is broken."""
+    """Recompute every link of the chain (the audit key), or check its signed digests
+    (--public-key); exit 4 if it is broken."""
     from driftwarden.service.runtime import Runtime
 
-    expected = None
-    if expect_head is not None:
-        match = _HEAD.match(expect_head.strip().lower())
-        if not match:
-            raise UsageError(
-                f"--expect-head {expect_head!r} is not SEQ:HASH",
-                hint="use the head `audit verify` printed, e.g. 4000:3f9a… (64 hex digits)",
-            )
-        expected = (int(match.group(1)), match.group(2))
+    expected = _head(expect_head)
+    if public_keys:
+        _verify_signed(ctx, public_keys, export, expected, as_json)
+        return
+    if export is not None:
+        raise UsageError("--export needs --public-key", hint="give the signer's public key")
     config = app_state(ctx).load()
     try:
         runtime = Runtime.open_reader(config)
@@ -78,20 +109,183 @@ def verify_command(
         raise typer.Exit(AUDIT_BROKEN)
 
 
+def _verify_signed(
+    ctx: typer.Context,
+    public_keys: list[Path],
+    export: Path | None,
+    expected: tuple[int, str] | None,
+    as_json: bool,
+) -> None:
+    from driftwarden.store.digest_check import read_native_export, verify_digests
+    from driftwarden.system.signing import load_public_key
+
+    keys = [load_public_key(path) for path in public_keys]
+    if export is not None:
+        try:
+            handle = sys.stdin if str(export) == "-" else export.open(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read the export {export}: {exc.strerror}") from None
+        with handle:
+            report = verify_digests(read_native_export(handle), keys, expect_head=expected)
+    else:
+        from driftwarden.service.runtime import Runtime
+        from driftwarden.store.digests import store_events
+
+        try:
+            runtime = Runtime.open_reader(app_state(ctx).load(), audit_key=False)
+            report = verify_digests(store_events(runtime.store), keys, expect_head=expected)
+        except StoreError as exc:
+            raise fail(escape(str(exc)), AUDIT_BROKEN) from None
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        if report.ok:
+            stdout.print(
+                f"[green]ok[/]: {report.digests} digests verified with the public key; "
+                f"events 1..{report.signed_through} are signed; head "
+                f"{report.head_seq}:{report.head_hash}"
+            )
+        else:
+            stdout.print(
+                f"[bold red]BROKEN[/] at seq {report.first_bad_seq} ({report.problem}): "
+                f"{escape(report.detail or '')}; {report.digests} digests verified before it"
+            )
+        for note in report.notes:
+            stdout.print(f"note: {escape(note)}")
+        for item in report.unproven:
+            stdout.print(f"not proven without the audit key: {escape(item)}")
+    if not report.ok:
+        raise typer.Exit(AUDIT_BROKEN)
+
+
 @audit_app.command("export")
 @handle_errors
 def export_command(
     ctx: typer.Context,
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (
-        ExportFormat.JSONL
-    ),
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="ocsf: OCSF API Activity records; native: the events as the chain hashes "
+            "them (what `audit verify --public-key --export` checks).",
+        ),
+    ] = ExportFormat.OCSF,
 ) -> None:
-    """Stream every audit event, one JSON object per line (OCSF API Activity style)."""
+    """Stream every audit event (digests included), one JSON object per line."""
+    from driftwarden.service.runtime import Runtime
+    from driftwarden.store.export import export_events
+
+    runtime = Runtime.open_reader(app_state(ctx).load(), audit_key=False)
+    export_events(runtime.store, sys.stdout, "native" if fmt is ExportFormat.NATIVE else "ocsf")
+
+
+@audit_app.command("keygen")
+@handle_errors
+def keygen_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Where to write the private key (default: where the daemon looks for it); "
+            "the public key goes to FILE.pub.",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Generate the Ed25519 key pair that signs the audit digests."""
+    from driftwarden.service.audit_digests import signing_key_path
+    from driftwarden.service.statedir import StateDir
+    from driftwarden.system.signing import PUBLIC_SUFFIX, generate_key_pair
+
+    if out is None:
+        config = app_state(ctx).load()
+        state = StateDir.for_config(config)
+        state.ensure()
+        out = signing_key_path(config, state)
+    key = generate_key_pair(out, force=force)
+    public = out.with_name(out.name + PUBLIC_SUFFIX)
+    result = {"private_key": str(out), "public_key": str(public), "fingerprint": key.fingerprint}
+    if as_json:
+        print_json(result)
+        return
+    stdout.print(f"private key: {escape(str(out))} (0600: keep it on this host, or as the "
+                 "systemd credential audit-signing-key)")  # fmt: skip
+    stdout.print(f"public key:  {escape(str(public))} (give it to your auditors)")
+    stdout.print(f"fingerprint: {key.fingerprint}")
+
+
+@audit_app.command("digest")
+@handle_errors
+def digest_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Sign a digest of the events since the last one now (the daemon does it every
+    [audit] digest_every and when it stops)."""
+    from driftwarden.service.audit_digests import sign_digest, signing_keys
     from driftwarden.service.runtime import Runtime
 
-    runtime = Runtime.open_reader(app_state(ctx).load())
-    if fmt is ExportFormat.JSONL:
-        runtime.store.audit.export_jsonl(runtime.store, sys.stdout)
+    runtime = Runtime.open(app_state(ctx).load())
+    if signing_keys(runtime.config, runtime.state) is None:
+        raise UsageError(
+            "no audit signing key",
+            hint="generate one with `driftwarden audit keygen`, or set [audit] signing_key_file",
+        )
+    sealed = sign_digest(runtime, force=True)
+    if as_json:
+        print_json(None if sealed is None else {**sealed.payload, "head": sealed.head})
+    elif sealed is None:
+        stdout.print("nothing to sign: no event since the last digest")
+    else:
+        payload = sealed.payload
+        stdout.print(
+            f"digest {payload['number']} signed: events {payload['first_seq']}.."
+            f"{payload['last_seq']}; head {sealed.head}"
+        )
+
+
+@audit_app.command("forward")
+@handle_errors
+def forward_command(
+    ctx: typer.Context,
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="Give up after this long (e.g. 30s, 5m).")
+    ] = "60s",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Send every audit event not yet forwarded to each [[audit.forward]] destination,
+    then exit (the daemon forwards as events happen); exit 1 if one is still behind."""
+    import threading
+
+    from driftwarden.service.forward import Forwarder
+    from driftwarden.service.runtime import Runtime
+
+    try:
+        seconds = parse_duration(timeout)
+    except (ValueError, DurationRangeError) as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    runtime = Runtime.open(app_state(ctx).load())
+    if not runtime.config.audit.forward:
+        raise UsageError("no [[audit.forward]] destination is configured")
+    head = runtime.store.audit.head(runtime.store)[0]
+    reached = Forwarder(runtime, threading.Event()).drain(seconds)
+    rows = [
+        {"name": name, "seq": c.seq, "head": head, "behind": head - c.seq,
+         "failures": c.failures, "last_error": c.last_error}
+        for name, c in reached.items()
+    ]  # fmt: skip
+    if as_json:
+        print_json({"destinations": rows})
+    else:
+        for row in rows:
+            state = "up to date" if not row["behind"] else f"{row['behind']} events behind"
+            error = f" ({escape(str(row['last_error']))})" if row["last_error"] else ""
+            stdout.print(f"{row['name']}: {state}, through seq {row['seq']}{error}")
+    if any(row["behind"] for row in rows):
+        raise typer.Exit(1)
 
 
 def _summary(details: Any) -> str:

@@ -8,7 +8,8 @@ import typer
 
 from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
-from driftwarden.cli._format import table
+from driftwarden.cli._format import short_value, table
+from driftwarden.domain.model import urn_name
 
 
 @handle_errors
@@ -22,15 +23,16 @@ def history_command(
 ) -> None:
     """Operations (checks and remediations), newest first."""
     from driftwarden.service.runtime import Runtime
-    from driftwarden.service.views import history_view
+    from driftwarden.service.views import history_view, state_changes_view
 
     config = app_state(ctx).load()
     if stack is not None:
         config.stack(stack)  # a clear error for an unknown name
     runtime = Runtime.open_reader(config)
     operations = history_view(runtime.store, stack=stack, limit=limit)
+    changes = state_changes_view(runtime.store, stack, limit=limit)
     if as_json:
-        print_json({"operations": operations})
+        print_json({"operations": operations, "state_changes": changes})
         return
     stdout.print(
         table(
@@ -65,3 +67,15 @@ def history_command(
         if operations
         else "no operations recorded yet"
     )
+    if changes:
+        stdout.print("\nwhat each change of the state wrote (update, refresh, import, edit):")
+        stdout.print(table(
+            ("time", "stack", "change", "by", "severity", "resource", "property",
+             "before → after"),
+            [(c["time"][:19] + "Z", c["stack"], c["cause"], c["actor"],
+              c["severity"] or "", f"{urn_name(c['urn'])} ({c['change']})", c["path"],
+              "[secret] → [secret]" if c["secret"]
+              else f"{short_value(c['before'])} → {short_value(c['after'])}")
+             for c in changes],
+            max_widths={"by": 24},
+        ))  # fmt: skip

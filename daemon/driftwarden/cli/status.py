@@ -17,14 +17,16 @@ def status_command(
 ) -> None:
     """One row per configured stack: state, open findings, last and next scan."""
     from driftwarden.service.runtime import Runtime
-    from driftwarden.service.views import sources_view, status_view
+    from driftwarden.service.views import sources_view, status_view, trust_view
 
     config = app_state(ctx).load()
     runtime = Runtime.open_reader(config)
     rows = status_view(config, runtime.store)
     sources = sources_view(config, runtime.store)
+    trust = trust_view(config, runtime.store)
     if as_json:
-        print_json({"stacks": rows, **({"audit_sources": sources} if sources else {})})
+        print_json({"stacks": rows, **({"audit_sources": sources} if sources else {}),
+                    "audit": trust})  # fmt: skip
         return
     running = any(r["running_on"] for r in rows)  # a column only while checks run
     stdout.print(
@@ -46,6 +48,14 @@ def status_command(
     )
     for source in sources:
         stdout.print(_source_line(source))
+    if trust["last_digest_at"]:
+        stdout.print(
+            f"audit chain: head {trust['head']}, last signed digest {trust['last_digest_at']}"
+        )
+    for target in trust["forward"]:
+        state = "up to date" if not target["behind"] else f"{target['behind']:,} events behind"
+        error = f"; failing: {target['last_error']}" if target["failures"] else ""
+        stdout.print(f"audit forward {target['name']} ({target['url']}): {state}{error}")
 
 
 def _source_line(source: dict[str, Any]) -> str:

@@ -314,6 +314,7 @@ NOTIFY_EVENTS: tuple[NotificationEvent, ...] = (
     NotificationEvent.DRIFT_NEW,
     NotificationEvent.DRIFT_CHANGED,
     NotificationEvent.DRIFT_RESOLVED,
+    NotificationEvent.DRIFT_ACCEPTED,
     NotificationEvent.CHECK_FAILING,
     NotificationEvent.REMEDIATION_NEEDS_APPROVAL,
     NotificationEvent.REMEDIATION_SUCCEEDED,
@@ -573,6 +574,77 @@ class AuditSourceConfig(_Model):
                            f"[[audit_sources]] {self.name!r}")  # fmt: skip
 
 
+FORWARD_SCHEMES = ("syslog+tcp", "syslog+tls", "http", "https")
+
+
+class ForwardConfig(_Model):
+    """One `[[audit.forward]]` entry: a log system that receives every audit event as it
+    is appended, in order, at least once — a syslog server (RFC 5424 over TCP, octet
+    counting; `syslog+tls://` with `ca_file`) or an HTTP endpoint taking NDJSON."""
+
+    name: Name
+    url: str
+    format: Literal["ocsf", "native"] = "ocsf"
+    ca_file: Path | None = None  # TLS: the CA that signed the receiver's certificate
+    token_file: Path | None = None  # HTTP: sent as `Authorization: Bearer TOKEN`
+    token_credential: str | None = None
+    # RFC 5424 HOSTNAME and APP-NAME (default: this host, "driftwarden").
+    hostname: str | None = None
+    app_name: str = Field(default="driftwarden", pattern=r"^[!-~]{1,48}$")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        _require_scheme(value, FORWARD_SCHEMES, "an audit forwarding destination")
+        return value
+
+    @field_validator("ca_file", "token_file")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        path = _resolve(value, info)
+        _kind_if_present(path, "file", str(info.field_name).replace("_", " "))
+        return path
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0].lower()
+
+    def token(self) -> str | None:
+        return _read_token(self.token_file, self.token_credential,
+                           f"[[audit.forward]] {self.name!r}")  # fmt: skip
+
+
+class AuditSettings(_Model):
+    """`[audit]`: the signed digests (an Ed25519 key: `driftwarden audit keygen`) and
+    where audit events are forwarded."""
+
+    # Default: the systemd credential `audit-signing-key`, else `audit-signing-key` in
+    # the state directory when it exists (no key: no digests).
+    signing_key_file: Path | None = None
+    # During a rotation: the old key, which cross-signs the first digest of the new one.
+    previous_signing_key_file: Path | None = None
+    digest_every: DurationSeconds = 3600
+    forward: tuple[ForwardConfig, ...] = ()
+    # A destination that fails is retried after 1 s, 2 s, 4 s, … at most this long.
+    forward_retry_max: DurationSeconds = 60
+
+    @field_validator("signing_key_file", "previous_signing_key_file")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        path = _resolve(value, info)
+        _kind_if_present(path, "file", str(info.field_name).replace("_", " "))
+        return path
+
+    @model_validator(mode="after")
+    def _unique_forward_names(self) -> AuditSettings:
+        names = [target.name for target in self.forward]
+        for index, name in enumerate(names):
+            if names.index(name) != index:
+                raise ValueError(f"forward[{index}]: the name {name!r} is already used by "
+                                 f"forward[{names.index(name)}]")  # fmt: skip
+        return self
+
+
 class StackConfig(_Model):
     """One `[[stacks]]` entry: a Pulumi stack to keep honest."""
 
@@ -636,6 +708,7 @@ class Config(_Model):
     ignore: tuple[IgnoreConfig, ...] = ()
     plugins: tuple[PluginConfig, ...] = ()
     audit_sources: tuple[AuditSourceConfig, ...] = ()
+    audit: AuditSettings = AuditSettings()
     stacks: tuple[StackConfig, ...] = ()
     source: Path | None = Field(default=None, exclude=True)
     digest: str = Field(default="", exclude=True)  # SHA-256 of the file as loaded

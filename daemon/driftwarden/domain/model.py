@@ -154,6 +154,7 @@ class NotificationEvent(StrEnum):
     DRIFT_NEW = "drift.new"
     DRIFT_CHANGED = "drift.changed"
     DRIFT_RESOLVED = "drift.resolved"
+    DRIFT_ACCEPTED = "drift.accepted"  # not fixed: a refresh, import or edit took it in
     DRIFT_DIGEST = "drift.digest"  # a scheduled recap, not a transition
     CHECK_FAILING = "check.failing"  # and its recovery
     REMEDIATION_NEEDS_APPROVAL = "remediation.needs_approval"
@@ -173,6 +174,7 @@ class AuditAction(StrEnum):
     FINDING_OPENED = "finding.opened"
     FINDING_CHANGED = "finding.changed"
     FINDING_RESOLVED = "finding.resolved"
+    FINDING_ACCEPTED = "finding.accepted"  # gone because a change of the state absorbed it
     REMEDIATION_PLANNED = "remediation.planned"
     REMEDIATION_REFUSED = "remediation.refused"
     REMEDIATION_NEEDS_APPROVAL = "remediation.needs_approval"
@@ -188,6 +190,9 @@ class AuditAction(StrEnum):
     SCAN_REQUEST_REJECTED = "scan.request_rejected"
     STORE_PRUNED = "store.pruned"
     PLATFORM_EVENTS = "platform.events"  # a batch of an audit source's events, stored
+    STATE_CHANGED = "state.changed"  # what an update wrote into a stack's state
+    STATE_EDITED = "state.edited"  # the state changed with no update to account for it
+    AUDIT_DIGEST = "audit.digest"  # the events since the last digest, hashed and signed
 
     @classmethod
     def of_transition(cls, kind: TransitionKind) -> AuditAction:
@@ -204,6 +209,7 @@ def urn_name(urn: str) -> str:
 
 
 REDACTED = "[secret]"
+STATE_SOURCE = "state"  # PropertyChange.source of what a change of the state wrote
 
 
 @dataclass(frozen=True)
@@ -214,7 +220,8 @@ class PropertyChange:
     actual: Any  # the live value (drift) or the planned one (code)
     secret: bool = False  # True => expected and actual are REDACTED
     # "diff": the provider's diff reported it; "outputs": found by comparing the state's
-    # outputs with the refreshed ones where the provider's diff was silent.
+    # outputs with the refreshed ones where the provider's diff was silent; "inventory":
+    # a field of an object no stack manages; "state": what a change of the state wrote.
     source: str = "diff"
 
     def to_dict(self) -> dict[str, Any]:
@@ -465,7 +472,7 @@ def describe_attribution(attribution: Attribution | None) -> str:
 # ---------------------------------------------------------------------------- findings
 
 
-TransitionKind = Literal["opened", "changed", "resolved"]
+TransitionKind = Literal["opened", "changed", "resolved", "accepted"]
 
 
 @dataclass(frozen=True)

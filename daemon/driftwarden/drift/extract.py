@@ -16,6 +16,7 @@ from typing import Any
 
 from driftwarden.domain.model import (
     REDACTED,
+    STATE_SOURCE,
     ChangeKind,
     DiffKind,
     PropertyChange,
@@ -381,3 +382,57 @@ def _secret_paths(value: Any, prefix: list[Segment] | None = None) -> Iterator[l
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _secret_paths(item, [*prefix, index])
+
+
+def state_changes(
+    before: Iterable[Mapping[str, Any]],
+    after: Iterable[Mapping[str, Any]],
+    sensitive_paths: Sequence[str] = (),
+) -> list[ResourceChange]:
+    """What changed between two states' resources (checkpoints or exports): resources
+    created, deleted, replaced (a new id) and, per resource, each output path old → new,
+    secrets and `sensitive_paths` redacted as findings are. Providers are left out: their
+    outputs are the engine's bookkeeping."""
+    old = {str(r.get("urn")): r for r in before if not _is_provider(r)}
+    new = {str(r.get("urn")): r for r in after if not _is_provider(r)}
+    changes = []
+    for urn in sorted(old.keys() | new.keys()):
+        was, now = old.get(urn), new.get(urn)
+        resource_type = str((now or was or {}).get("type", ""))
+        if was is None:  # the whole object, as the state now has it: rated by its fields
+            assert now is not None
+            outputs = _blinded(_public(now.get("outputs")), sensitive_paths, [])
+            whole = PropertyChange("", DiffKind.ADD.value, None, outputs, False, STATE_SOURCE)
+            changes.append(ResourceChange(urn, resource_type, ChangeKind.CREATE, (whole,),
+                                          live=outputs))  # fmt: skip
+            continue
+        if now is None:
+            changes.append(ResourceChange(urn, resource_type, ChangeKind.DELETE))
+            continue
+        before_outputs, after_outputs = _public(was.get("outputs")), _public(now.get("outputs"))
+        properties = tuple(
+            _property_change(segments, kind, before_outputs, after_outputs, sensitive_paths)
+            for segments, kind in _diff(before_outputs, after_outputs, [])
+        )  # fmt: skip
+        replaced = was.get("id") != now.get("id") and bool(was.get("id"))
+        if properties or replaced:
+            kind = ChangeKind.REPLACE if replaced else ChangeKind.UPDATE
+            live = _blinded(after_outputs, sensitive_paths, [])  # what `resource_contains` reads
+            changes.append(ResourceChange(urn, resource_type, kind, properties, live=live))
+    return changes
+
+
+def _blinded(value: Any, sensitive: Sequence[str], segments: list[Segment]) -> Any:
+    """`value` with every secret and every value under a `sensitive_paths` glob REDACTED
+    (the rest kept: a created object is rated by its fields)."""
+    if is_secret(value) or (segments and covers(sensitive, format_path(segments))):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: _blinded(v, sensitive, [*segments, k]) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blinded(v, sensitive, [*segments, i]) for i, v in enumerate(value)]
+    return value
+
+
+def _is_provider(resource: Mapping[str, Any]) -> bool:
+    return str(resource.get("type", "")).startswith("pulumi:providers:")

@@ -75,17 +75,21 @@ class FindingRecord(Observation):
     first_operation_id: str
     last_operation_id: str
     resolved_at: datetime | None = None
+    # "resolved", or "accepted": a change of the state absorbed it (`accepted_by` whose).
+    ended_as: str | None = None
+    accepted_by: Attribution | None = None
 
     def transition(
         self, kind: TransitionKind, previous: dict[str, Any] | None = None
     ) -> FindingTransition:
-        """This finding as a transition of `kind`: what messages and the audit chain carry."""
+        """This finding as a transition of `kind`: what messages and the audit chain carry
+        (an acceptance carries who accepted it as its attribution)."""
+        said = self.accepted_by if kind == "accepted" else self.attribution
         return FindingTransition(
             kind=kind, finding_id=self.id, stack=self.stack, check=self.check, urn=self.urn,
             type=self.type, change=self.change, path=self.path, property_kind=self.kind,
             expected=self.expected, actual=self.actual, secret=self.secret, source=self.source,
-            previous=previous, severity=self.severity, rule=self.rule,
-            attribution=self.attribution,
+            previous=previous, severity=self.severity, rule=self.rule, attribution=said,
         )  # fmt: skip
 
 
@@ -111,6 +115,22 @@ class CheckSeen:
     # The risk rating of an observation, None when no rule matches.
     rate: Callable[[Observation], Rating | None] | None = None
     attributions: Mapping[str, Attribution] = field(default_factory=dict)  # by URN
+    # What changes of the state wrote since the findings opened, by (urn, path): a finding
+    # gone because the state took its value in was accepted, not resolved.
+    absorbed: Mapping[tuple[str, str], Absorbed] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Absorbed:
+    """A value a change of the state wrote at a property, and whose change it was."""
+
+    value: Any
+    secret: bool
+    by: Attribution
+
+    def took(self, finding: Observation) -> bool:
+        """Whether the state took the finding's (live or planned) value in."""
+        return self.secret or finding.secret or self.value == finding.actual
 
 
 @dataclass(frozen=True)
@@ -184,12 +204,19 @@ def fold_check(
         )  # fmt: skip
         changed.append(now)
         transitions.append(now.transition("changed", previous))
-    resolved = [
-        replace(finding, resolved_at=seen.seen_at, last_operation_id=seen.operation_id)
-        for key, finding in before.items()
-        if key not in observed
-    ]
-    transitions.extend(finding.transition("resolved") for finding in resolved)
+    resolved = []
+    for key, finding in before.items():
+        if key in observed:
+            continue
+        absorbed = seen.absorbed.get(key)
+        accepted = absorbed is not None and absorbed.took(finding)
+        ended = replace(
+            finding, resolved_at=seen.seen_at, last_operation_id=seen.operation_id,
+            ended_as="accepted" if accepted else "resolved",
+            accepted_by=absorbed.by if accepted and absorbed else None,
+        )  # fmt: skip
+        resolved.append(ended)
+        transitions.append(ended.transition("accepted" if accepted else "resolved"))
     return FoldResult(
         opened=tuple(opened), changed=tuple(changed), seen=tuple(again),
         resolved=tuple(resolved), transitions=tuple(transitions),

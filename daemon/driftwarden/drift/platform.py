@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from driftwarden.domain.model import REDACTED, ChangeKind, DiffKind, PropertyChange, ResourceChange
+from driftwarden.domain.model import (
+    REDACTED,
+    STATE_SOURCE,
+    ChangeKind,
+    DiffKind,
+    PropertyChange,
+    ResourceChange,
+)
 from driftwarden.domain.platform import ManagedRef, kubernetes_type
 from driftwarden.drift.propertypath import Segment, format_path
 
@@ -132,9 +139,12 @@ def unmanaged_fields(change: ResourceChange) -> list[PropertyChange]:
     return fields
 
 
-def is_unmanaged(change: ResourceChange) -> bool:
+def is_whole_object(change: ResourceChange) -> bool:
+    """A created object shown whole (an unmanaged one, or one a change of the state
+    created): rated by its fields (`unmanaged_fields`)."""
     return change.change == ChangeKind.CREATE and any(
-        prop.source == INVENTORY_SOURCE and prop.path == "" for prop in change.properties
+        prop.source in (INVENTORY_SOURCE, STATE_SOURCE) and prop.path == ""
+        for prop in change.properties
     )
 
 

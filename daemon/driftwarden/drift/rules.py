@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any
 
 from driftwarden.domain.model import ChangeKind, PropertyChange, ResourceChange, Severity
-from driftwarden.drift.platform import is_unmanaged, unmanaged_fields
+from driftwarden.drift.platform import is_whole_object, unmanaged_fields
 from driftwarden.drift.propertypath import glob
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
@@ -361,7 +361,7 @@ BUILTIN_RULES: Sequence[Rule] = (
 def assess_change(rules: Sequence[Rule], change: ResourceChange) -> dict[str, Assessment]:
     """Each property of a changed resource ("" for the whole resource) that a rule rates.
     An object no stack manages is one finding: its fields' highest rating rates it."""
-    if is_unmanaged(change):
+    if is_whole_object(change):
         top = highest(
             rating for prop in unmanaged_fields(change)
             if (rating := assess(rules, change, prop)) is not None

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from driftwarden.domain.model import StackUpdate
 from driftwarden.engine.api import Action, CheckRun, EngineTarget, Progress
@@ -24,6 +24,8 @@ class StackEngine(Protocol):
     def history(self) -> list[StackUpdate]: ...
 
     def modified_times(self) -> dict[str, datetime]: ...
+
+    def export(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,6 @@ class IsolatedStackEngine:
 
     def modified_times(self) -> dict[str, datetime]:
         return self.engine.modified_times(self.target, timeout=self.timeout, cancel=self.cancel)
+
+    def export(self) -> dict[str, Any]:
+        return self.engine.export(self.target, timeout=self.timeout, cancel=self.cancel)

@@ -176,6 +176,14 @@ class IsolatedEngine:
                                                 timeout=timeout, cancel=cancel)  # fmt: skip
         return updates
 
+    def export(
+        self, target: EngineTarget, *, timeout: float, cancel: threading.Event | None = None
+    ) -> dict[str, Any]:
+        """`Engine.export` (the state, secrets as ciphertext), isolated."""
+        deployment: dict[str, Any] = self._call(target, Request("export"), None,
+                                                timeout=timeout, cancel=cancel)  # fmt: skip
+        return deployment
+
     def modified_times(
         self, target: EngineTarget, *, timeout: float, cancel: threading.Event | None = None
     ) -> dict[str, datetime]:

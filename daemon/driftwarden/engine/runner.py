@@ -178,14 +178,20 @@ class Engine:
             for summary in summaries
         ]
 
-    def modified_times(self, target: EngineTarget) -> dict[str, datetime]:
-        """When each resource was last written by an update (the state's `modified`)."""
+    def export(self, target: EngineTarget) -> dict[str, Any]:
+        """The stack's state as the backend has it (`pulumi stack export`): its deployment,
+        secrets as ciphertext."""
         try:
             deployment = self._select(target).export_stack().deployment or {}
         except CommandError as exc:
             raise classify_failure(
                 str(exc), [], stack=target.stack, backend_url=target.backend_url
             ) from None
+        return dict(deployment)
+
+    def modified_times(self, target: EngineTarget) -> dict[str, datetime]:
+        """When each resource was last written by an update (the state's `modified`)."""
+        deployment = self.export(target)
         times = {}
         for resource in deployment.get("resources") or []:
             stamp = resource.get("modified")

@@ -43,15 +43,18 @@ ENGINE_RUN_VARIABLE = "DRIFTWARDEN_ENGINE_RUN"
 class Request:
     """One engine call for the worker: a run (check, plan, apply) or a read."""
 
-    call: Literal["run", "history", "modified_times"]
+    call: Literal["run", "history", "modified_times", "export"]
     action: Action | None = None
     plan_file: Path | None = None
 
     @property
     def what(self) -> str:  # for messages: "the check ran longer than its timeout"
-        return {"run": "check", "history": "history read", "modified_times": "state read"}[
-            self.call
-        ]
+        return {
+            "run": "check",
+            "history": "history read",
+            "modified_times": "state read",
+            "export": "state export",
+        }[self.call]
 
 
 def serve_calls(conn: Connection, pulumi_bin: Path | None, run_token: str, parent_pid: int) -> None:
@@ -118,6 +121,8 @@ def _serve(
             result = engine.history(target)
         elif request.call == "modified_times":
             result = engine.modified_times(target)
+        elif request.call == "export":
+            result = engine.export(target)
         else:
             assert request.action is not None
             result = engine.run(target, request.action, progress, plan_file=request.plan_file)

@@ -31,6 +31,7 @@ EVENT_OF_TRANSITION: dict[TransitionKind, NotificationEvent] = {
     "opened": NotificationEvent.DRIFT_NEW,
     "changed": NotificationEvent.DRIFT_CHANGED,
     "resolved": NotificationEvent.DRIFT_RESOLVED,
+    "accepted": NotificationEvent.DRIFT_ACCEPTED,
 }
 
 PREFIX = "[driftwarden]"
@@ -38,7 +39,7 @@ VALUE_CHARS = 80  # a value longer than this is shortened with "…"
 ERROR_CHARS = 1000  # the part of a failed check's error a message quotes
 ARROW = "→"
 ARROW_CAUSE = "—"
-_KIND_ORDER = {"opened": 0, "changed": 1, "resolved": 2}
+_KIND_ORDER = {"opened": 0, "changed": 1, "accepted": 2, "resolved": 3}
 # Only what would change the rendering: chat flavours (Slack) show other escapes verbatim.
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>])")
 
@@ -152,6 +153,8 @@ def _line(transition: FindingTransition, fmt: _Format) -> str:
             return f"{fmt.bullet}{what}"
         if t.kind == "resolved":
             return f"{fmt.bullet}resolved (was: {what})"
+        if t.kind == "accepted":
+            return f"{fmt.bullet}accepted into the state, not fixed (was: {what})"
         before = _whole_resource(str((t.previous or {}).get("change", t.change)), t.check)
         return f"{fmt.bullet}changed: was {before}, now {what}"
 
@@ -160,6 +163,9 @@ def _line(transition: FindingTransition, fmt: _Format) -> str:
         return f"{fmt.bullet}{path}: {value(t.expected)} {ARROW} {value(t.actual)}"
     if t.kind == "resolved":
         return f"{fmt.bullet}{path}: resolved (was {value(t.expected)} {ARROW} {value(t.actual)})"
+    if t.kind == "accepted":
+        return (f"{fmt.bullet}{path}: accepted into the state, not fixed: {value(t.actual)} is "
+                "what the state now expects")  # fmt: skip
     previous = t.previous or {}
     line = f"{fmt.bullet}{path}: changed: {value(previous.get('actual'))} {ARROW} {value(t.actual)}"
     if secret or previous.get("expected", t.expected) == t.expected:
@@ -221,7 +227,7 @@ def _body(
             elif fmt.blank_between_resources and lines:
                 header.append("")
             cause = (describe_attribution(items[0].attribution)
-                     if items[0].kind in ("opened", "changed") else "")  # fmt: skip
+                     if items[0].kind in ("opened", "changed", "accepted") else "")  # fmt: skip
             suffix = f" {ARROW_CAUSE} {fmt.prose(cause)}" if cause else ""
             header.append(f"{fmt.name(urn_name(urn))} ({fmt.code(type_)}){suffix}")
             for written, item in enumerate(items):
@@ -244,23 +250,39 @@ def _body(
 
 
 def _title(stack: str, transitions: Sequence[FindingTransition]) -> str:
+    if all(t.check == "state" for t in transitions):  # what a refresh or edit took in
+        opened = {t.urn for t in transitions if t.kind == "opened"}
+        if opened:
+            return (
+                f"{PREFIX} {stack}: dangerous values accepted into state on "
+                f"{_plural(len(opened), 'resource')}"
+            )
+        return (
+            f"{PREFIX} {stack}: accepted values no longer in state on "
+            f"{_plural(len({t.urn for t in transitions}), 'resource')}"
+        )
     code_only = all(t.check == Check.CODE for t in transitions)
-    resources: dict[str, set[str]] = {"opened": set(), "changed": set(), "resolved": set()}
+    resources: dict[str, set[str]] = {"opened": set(), "changed": set(), "resolved": set(),
+                                      "accepted": set()}  # fmt: skip
     for t in transitions:
         resources.setdefault(t.kind, set()).add(t.urn)
-    counts = [(kind, len(resources[kind])) for kind in ("opened", "changed", "resolved")]
+    counts = [(kind, len(resources[kind]))
+              for kind in ("opened", "changed", "accepted", "resolved")]  # fmt: skip
     counts = [(kind, count) for kind, count in counts if count]
     parts = []
     for position, (kind, count) in enumerate(counts):
         noun = _plural(count, "resource")
         if position:  # the leading part says what happened; the others only count
-            short = {"opened": "new", "changed": "changed", "resolved": "resolved"}[kind]
+            short = {"opened": "new", "changed": "changed", "resolved": "resolved",
+                     "accepted": "accepted into state"}[kind]  # fmt: skip
             parts.append(f"{count} {short}")
         elif kind == "opened":
             parts.append(f"{noun} with pending changes" if code_only else f"{noun} drifted")
         elif kind == "changed":
             what = "pending changes" if code_only else "drift"
             parts.append(f"{what} changed on {noun}")
+        elif kind == "accepted":
+            parts.append(f"drift accepted into state, not fixed, on {noun}")
         else:
             what = "pending changes" if code_only else "drift"
             parts.append(f"{what} resolved on {noun}")
@@ -274,7 +296,7 @@ def render_findings(
     if not transitions:
         return None
     kinds = {t.kind for t in transitions}
-    main = next(kind for kind in ("opened", "changed", "resolved") if kind in kinds)
+    main = next(kind for kind in ("opened", "changed", "accepted", "resolved") if kind in kinds)
     groups = _grouped(transitions)
     final = f"See everything: driftwarden drift show {stack}"
     return Message(

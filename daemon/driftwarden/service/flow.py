@@ -17,6 +17,7 @@ from driftwarden.service.history import ingest_history
 from driftwarden.service.remediate import Remediation, maybe_remediate
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.scan import CheckResult, run_check
+from driftwarden.service.state_audit import audit_state
 
 Progress = Callable[[StackConfig, Check, str], None]
 
@@ -43,6 +44,7 @@ def scan_stack(
     cancel (shutdown) stops before the next check."""
     done = StackScan(stack.name)
     ingest_history(runtime, stack, cancel)  # who else changed the stack since we last looked
+    audit_state(runtime, stack, cancel)  # and what they wrote into its state
     for check in checks or stack.checks:
         if cancel is not None and cancel.is_set():
             break

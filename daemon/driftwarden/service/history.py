@@ -46,7 +46,10 @@ def ingest_history(
 
 def ingest_all_history(runtime: Runtime, cancel: threading.Event) -> None:
     """Every configured stack's history, one stack at a time, until `cancel` is set."""
+    from driftwarden.service.state_audit import audit_state
+
     for stack in runtime.config.stacks:
         if cancel.is_set():
             return
         ingest_history(runtime, stack, cancel)
+        audit_state(runtime, stack, cancel)

@@ -19,6 +19,7 @@ from driftwarden.service.views import (
     findings_view,
     history_view,
     iso,
+    state_changes_view,
     status_view,
 )
 from driftwarden.store.fleet import AUDIT_ACTIONS, finding, finding_timeline, open_by_severity
@@ -147,6 +148,7 @@ def stack_page(runtime: Runtime, name: str, now: datetime | None = None) -> dict
         "stack": row,
         "findings": findings_view(runtime.store, name),
         "operations": history_view(runtime.store, stack=name, limit=20),
+        "state_changes": state_changes_view(runtime.store, name, limit=100),
         "updates": [
             {
                 "version": update.version,

@@ -124,12 +124,13 @@ class Runtime:
         return runtime
 
     @classmethod
-    def open_reader(cls, config: Config) -> Runtime:
-        """For commands that only read: no directory, key, migration or row is created."""
+    def open_reader(cls, config: Config, *, audit_key: bool = True) -> Runtime:
+        """For commands that only read: no directory, key, migration or row is created.
+        `audit_key` False: the audit key is not needed (an auditor with the public key)."""
         state = StateDir.for_config(config)
         url = store_url(config, state)
         require_recorded(url)
-        key = load_audit_key(state.root, create=False)
+        key = load_audit_key(state.root, create=False) if audit_key else None
         store = open_store_read_only(url, key)
         return cls(config, state, store, cli_actor())
 

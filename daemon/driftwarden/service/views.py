@@ -8,11 +8,15 @@ from typing import Any
 
 from driftwarden.config import Config
 from driftwarden.domain.model import Check, OperationStatus, stack_state
+from driftwarden.domain.redact import redact_url
 from driftwarden.drift.rules import severity_rank
 from driftwarden.store.db import Store
+from driftwarden.store.digests import last_digest_time
+from driftwarden.store.forwarding import cursors
 from driftwarden.store.models import AuditEvent, Finding, Operation
 from driftwarden.store.platform import source_progress
 from driftwarden.store.queries import history, open_findings, stack_summaries
+from driftwarden.store.state import change_view, stacks_with_changes, state_changes
 
 CHECKS = frozenset(check.value for check in Check)
 
@@ -126,6 +130,16 @@ def audit_event_view(event: AuditEvent) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def state_changes_view(store: Store, stack: str | None, limit: int = 200) -> list[dict[str, Any]]:
+    """What the changes of each stack's state wrote (newest first): per update, refresh,
+    import or edit, each resource and property, before → after, rated."""
+    with store.read() as session:
+        rows = [row for name in ([stack] if stack else stacks_with_changes(session))
+                for row in state_changes(session, name, limit=limit)]  # fmt: skip
+    rows.sort(key=lambda row: (row.time, row.id or 0), reverse=True)
+    return [change_view(row) for row in rows[:limit]]
+
+
 def sources_view(config: Config, store: Store) -> list[dict[str, Any]]:
     """One row per audit source: what it read, kept and lost, its newest event, and what
     the platform said it failed to write (`status`, `/metrics`)."""
@@ -145,3 +159,21 @@ def sources_view(config: Config, store: Store) -> list[dict[str, Any]]:
                      "complete": not any((progress.platform_errors or {}).values())
                      and not progress.lost})  # fmt: skip
     return rows
+
+
+def trust_view(config: Config, store: Store) -> dict[str, Any]:
+    """The record's own health (`status`): the newest signed digest, and how far each
+    `[[audit.forward]]` destination has received the chain."""
+    head = store.audit.head(store)[0]
+    signed = last_digest_time(store)
+    reached = {row.name: row for row in cursors(store)}
+    forward = []
+    for target in config.audit.forward:
+        row = reached.get(target.name)
+        seq = row.seq if row else 0
+        forward.append({
+            "name": target.name, "url": redact_url(target.url), "seq": seq, "head": head,
+            "behind": max(0, head - seq), "delivered_at": iso(row.delivered_at) if row else None,
+            "failures": row.failures if row else 0, "last_error": row.last_error if row else None,
+        })  # fmt: skip
+    return {"head": head, "last_digest_at": iso(signed), "forward": forward}

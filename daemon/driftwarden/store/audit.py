@@ -18,7 +18,7 @@ import secrets
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import sqlalchemy
 from sqlalchemy import DateTime, String, Text, cast, func, select, text, type_coerce
@@ -182,8 +182,9 @@ class VerifyReport:
         return asdict(self)
 
 
-class _Event(NamedTuple):
-    """A stored event in hashing form: time as `iso_utc`, details as JSON text."""
+class ChainEvent(NamedTuple):
+    """An event in hashing form: time as `iso_utc`, details as JSON text. The form the
+    signed digests hash (`record`) and the native export writes (`native`)."""
 
     seq: int
     time: str
@@ -202,13 +203,46 @@ class _Event(NamedTuple):
             self.stack, self.operation_id, self.outcome, self.details,
         )  # fmt: skip
 
-    def normalized(self) -> _Event:
+    def normalized(self) -> ChainEvent:
         """With details re-serialized canonically (if stored in another valid form)."""
         try:
             details = canonical_json(json.loads(self.details))
         except (TypeError, ValueError):
             return self  # not JSON at all: cannot match its HMAC anyway
         return self._replace(details=details)
+
+    def record(self) -> bytes:
+        """What a digest's `events_sha256` hashes for this event (store/digests.py)."""
+        return b"%s\n%s\n%s\n" % (self.canonical(), self.prev_hash.encode(), self.hash.encode())
+
+    def native(self) -> dict[str, Any]:
+        """The event as `audit export --format native` writes it."""
+        return {
+            "seq": self.seq, "time": self.time, "actor": self.actor, "action": self.action,
+            "stack": self.stack, "operation_id": self.operation_id, "outcome": self.outcome,
+            "details": json.loads(self.details), "prev_hash": self.prev_hash, "hash": self.hash,
+        }  # fmt: skip
+
+    @classmethod
+    def from_native(cls, record: Any) -> ChainEvent:
+        """A line of the native export (ValueError: not one)."""
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+        try:
+            return cls(
+                int(record["seq"]), str(record["time"]), str(record["actor"]),
+                str(record["action"]), _optional_text(record.get("stack")),
+                _optional_text(record.get("operation_id")),
+                _optional_text(record.get("outcome")),
+                canonical_json(record.get("details", {})), str(record["prev_hash"]),
+                str(record["hash"]),
+            )  # fmt: skip
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"missing or malformed field {exc}") from None
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _raw_columns(dialect: str) -> tuple[Any, ...]:
@@ -247,7 +281,7 @@ def _text(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def _to_event(raw: Any) -> _Event:
+def _to_event(raw: Any) -> ChainEvent:
     """A row as an event, every field coerced to text: SQLite keeps whatever type an
     intruder writes, and verify must report that, not crash on it."""
     seq, time, actor, action, stack, operation_id, outcome, details, prev_hash, hash_ = raw
@@ -255,7 +289,7 @@ def _to_event(raw: Any) -> _Event:
     def optional(value: Any) -> str | None:
         return None if value is None else _text(value)
 
-    return _Event(
+    return ChainEvent(
         seq, _time_text(time), _text(actor), _text(action), optional(stack),
         optional(operation_id), optional(outcome), _text(details), _text(prev_hash),
         _text(hash_),
@@ -266,16 +300,32 @@ def _to_event(raw: Any) -> _Event:
 
 
 class AuditChain:
-    def __init__(self, key: bytes) -> None:
-        if len(key) < MIN_KEY_BYTES:
+    def __init__(self, key: bytes | None) -> None:
+        """`key` None: a chain that can be read (exported, checked against its signed
+        digests) but neither appended to nor HMAC-verified — an auditor's."""
+        if key is not None and len(key) < MIN_KEY_BYTES:
             raise ValueError(f"audit key too short: {len(key)} bytes")
-        self._key = key
+        self._given_key = key
+
+    @property
+    def _key(self) -> bytes:
+        if self._given_key is None:
+            raise DriftwardenError(
+                "this needs the audit key, which was not loaded",
+                hint="run as the user owning the state directory, or verify with "
+                "`audit verify --public-key FILE`",
+            )
+        return self._given_key
 
     def _mac(self, prev_hash: str, canonical: bytes) -> str:
         return hmac.digest(self._key, prev_hash.encode() + canonical, "sha256").hex()
 
-    def _authentic(self, event: _Event, seq: int | None = None) -> bool:
+    def _authentic(self, event: ChainEvent, seq: int | None = None) -> bool:
         return self._mac(event.prev_hash, event.canonical(seq)) == event.hash
+
+    def authentic(self, prev_hash: str, hash_: str, canonical: bytes) -> bool:
+        """Whether an event (its canonical form) matches its HMAC."""
+        return self._mac(prev_hash, canonical) == hash_
 
     def append(
         self,
@@ -393,8 +443,8 @@ class AuditChain:
         connection: sqlalchemy.Connection,
         seq: int,
         prev_hash: str,
-        event: _Event,
-        following: _Event | None,
+        event: ChainEvent,
+        following: ChainEvent | None,
     ) -> tuple[Problem, str]:
         """What happened at the first broken position `seq` (`event` is what is there)."""
         if event.seq != seq:
@@ -428,7 +478,7 @@ class AuditChain:
             return "inserted", inserted
         return "modified", f"event {seq}'s prev_hash and content do not match the chain"
 
-    def _genuine(self, connection: sqlalchemy.Connection, event: _Event) -> bool:
+    def _genuine(self, connection: sqlalchemy.Connection, event: ChainEvent) -> bool:
         """Whether the event's HMAC is valid at its own seq or, if moved, at another one.
 
         Only on the failure path: the seq is hashed, so a moved event is tried at every
@@ -438,42 +488,6 @@ class AuditChain:
             return True
         top = connection.execute(select(func.max(_EVENTS.c.seq))).scalar() or 0
         return any(self._authentic(event, seq) for seq in range(1, top + 2))
-
-    def export_jsonl(self, store: Store, out: TextIO) -> int:
-        """Stream every event as one JSON object per line (OCSF API Activity style)."""
-        count = 0
-        with store.read() as session:
-            result = session.connection().execute(
-                select(_EVENTS).order_by(_EVENTS.c.seq).execution_options(yield_per=_STREAM_BATCH)
-            )
-            for row in result:
-                out.write(json.dumps(_ocsf(row), separators=(",", ":")) + "\n")
-                count += 1
-        return count
-
-
-def _ocsf(row: Any) -> dict[str, Any]:
-    """One event in the shape of an OCSF API Activity record."""
-    resources: list[dict[str, str]] = []
-    if row.stack is not None:
-        resources.append({"type": "pulumi_stack", "name": row.stack})
-    if row.operation_id is not None:
-        resources.append({"type": "driftwarden_operation", "uid": row.operation_id})
-    return {
-        "time": iso_utc(row.time),
-        "class_name": "API Activity",
-        "activity": row.action,
-        "actor": {"user": {"name": row.actor}},
-        "status": row.outcome or "success",
-        "resources": resources,
-        "metadata": {
-            "seq": row.seq,
-            "hash": row.hash,
-            "prev_hash": row.prev_hash,
-            "product": "driftwarden",
-        },
-        "details": row.details,
-    }
 
 
 def _check_head(

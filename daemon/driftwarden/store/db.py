@@ -151,7 +151,7 @@ def open_store(url: str, audit_key: bytes, *, migrate: bool = True) -> Store:
     return _open(url, audit_key, read_only=False, ready=upgrade if migrate else _answers)
 
 
-def open_store_read_only(url: str, audit_key: bytes) -> Store:
+def open_store_read_only(url: str, audit_key: bytes | None) -> Store:
     """Connect for reading only: nothing is created, migrated or written, and the
     database itself refuses writes (SQLite `mode=ro`, a read-only PostgreSQL session).
     Works for a user who may only read the database."""
@@ -159,7 +159,7 @@ def open_store_read_only(url: str, audit_key: bytes) -> Store:
 
 
 def _open(
-    url: str, audit_key: bytes, *, read_only: bool, ready: Callable[[Store], object]
+    url: str, audit_key: bytes | None, *, read_only: bool, ready: Callable[[Store], object]
 ) -> Store:
     dialect, engine = _create_engine(url, read_only=read_only)
     store = Store(engine=engine, url=engine.url.render_as_string(hide_password=False),

@@ -14,6 +14,7 @@ from driftwarden.domain.model import (
     Attribution,
     AuditAction,
     FindingTransition,
+    PropertyChange,
     ResourceChange,
     TransitionKind,
     attribution_from_dict,
@@ -24,24 +25,28 @@ from driftwarden.drift.lifecycle import (
     Observation,
     Rating,
     fold_check,
+    new_finding_id,
 )
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Finding, utcnow
+from driftwarden.store.state import absorbed_since
 
 _RECORD_FIELDS = tuple(f.name for f in fields(FindingRecord))
 
 
 def finding_record(finding: Finding) -> FindingRecord:
-    """The stored finding as the lifecycle sees it (its attribution read from JSON)."""
+    """The stored finding as the lifecycle sees it (its attributions read from JSON)."""
     values = {name: getattr(finding, name) for name in _RECORD_FIELDS}
-    return FindingRecord(**{**values, "attribution": attribution_from_dict(finding.attribution)})
+    return FindingRecord(**{**values, "attribution": attribution_from_dict(finding.attribution),
+                            "accepted_by": attribution_from_dict(finding.accepted_by)})  # fmt: skip
 
 
 def _row_values(record: FindingRecord) -> dict[str, Any]:
-    """The finding as the findings table keeps it (its attribution as JSON)."""
+    """The finding as the findings table keeps it (its attributions as JSON)."""
     values = {name: getattr(record, name) for name in _RECORD_FIELDS}
-    attribution = record.attribution
-    return {**values, "attribution": attribution.to_dict() if attribution else None}
+    attribution, accepted = record.attribution, record.accepted_by
+    return {**values, "attribution": attribution.to_dict() if attribution else None,
+            "accepted_by": accepted.to_dict() if accepted else None}  # fmt: skip
 
 
 def apply_check(
@@ -65,9 +70,12 @@ def apply_check(
             select(Finding).where(Finding.stack == stack, col(Finding.resolved_at).is_(None))
         )
     }
+    mine = [row for row in rows.values() if row.check == check]
+    since = min((row.first_seen for row in mine), default=None)
     seen = CheckSeen(
         stack=stack, check=check, operation_id=operation_id, seen_at=seen_at, changes=changes,
         rate=assess, attributions=attributions or {},
+        absorbed=absorbed_since(session, stack, since) if since is not None else {},
     )  # fmt: skip
     result = fold_check((finding_record(row) for row in rows.values()), seen)
     for record in result.opened:
@@ -120,3 +128,56 @@ def request_approval(
             details={"mode": mode, "findings": [f.id for f in fresh]},
         )  # fmt: skip
     return [f.id for f in fresh]
+
+
+# The check name of findings that a change of the state raised (a refresh, import or
+# edit that accepted a dangerous difference into it).
+STATE_CHECK = "state"
+
+
+def accept_into_state(
+    session: Session,
+    audit: AuditChain,
+    *,
+    stack: str,
+    change_key: str,
+    time: datetime,
+    accepted: Sequence[tuple[ResourceChange, PropertyChange, str, str]],
+    held: Mapping[tuple[str, str], Any],
+    attribution: Attribution,
+    actor: str,
+) -> list[FindingTransition]:
+    """Open a `state` finding for each dangerous difference a change of the state accepted
+    (`accepted`: change, property, severity, rule); resolve the open ones whose value the
+    state no longer holds (`held`: what this change wrote at each (urn, path); a deleted
+    resource holds nothing)."""
+    open_rows = list(session.exec(select(Finding).where(
+        Finding.stack == stack, Finding.check == STATE_CHECK, col(Finding.resolved_at).is_(None),
+    )))  # fmt: skip
+    transitions: list[FindingTransition] = []
+    known = {(row.urn, row.path) for row in open_rows}
+    for row in open_rows:
+        key = (row.urn, row.path)
+        if (row.urn, "*") in held or (key in held and held[key] != row.actual):
+            row.resolved_at, row.ended_as = time, "resolved"
+            row.last_operation_id = change_key
+            session.add(row)
+            transitions.append(finding_record(row).transition("resolved"))
+    for change, prop, severity, rule in accepted:
+        if (change.urn, prop.path) in known:
+            continue
+        record = FindingRecord(
+            id=new_finding_id(), stack=stack, check=STATE_CHECK, urn=change.urn,
+            type=change.type, change=str(change.change), path=prop.path, kind=prop.kind,
+            expected=prop.expected, actual=prop.actual, secret=prop.secret, source="state",
+            severity=severity, rule=rule, attribution=attribution, first_seen=time,
+            last_seen=time, occurrences=1, first_operation_id=change_key,
+            last_operation_id=change_key,
+        )  # fmt: skip
+        session.add(Finding(**_row_values(record)))
+        transitions.append(record.transition("opened"))
+    for transition in transitions:
+        audit.append(session, actor=actor, action=AuditAction.of_transition(transition.kind),
+                     stack=stack, outcome=transition.kind, details=transition.details(),
+                     time=time)  # fmt: skip
+    return transitions

@@ -141,6 +141,10 @@ class Finding(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     # Set when a remediation waits for a human (approval = "manual").
     approval_requested_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # How it ended: "resolved" (the live object or the program no longer differs) or
+    # "accepted" (a change of the state absorbed it: `accepted_by` says which and whose).
+    ended_as: str | None = Field(default=None, max_length=16)
+    accepted_by: Any = Field(default=None, sa_type=JSON, nullable=True)
     first_operation_id: str = Field(max_length=64)
     last_operation_id: str = Field(max_length=64)
 
@@ -307,3 +311,54 @@ class ManagedObjectRow(SQLModel, table=True):
     namespace: str = Field(default="", max_length=253)
     name: str = Field(max_length=253)
     recorded_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class StateChangeRow(SQLModel, table=True):
+    """What one change to a stack's state wrote into it, property by property: an update
+    (update, refresh, import, destroy, …) from its history, or an edit that no update
+    accounts for (`pulumi state delete`, `stack import`, a hand-edited checkpoint)."""
+
+    __tablename__ = "state_changes"
+    __table_args__ = (Index("ix_state_changes_stack_urn_path", "stack", "urn", "time"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    stack: str = Field(max_length=100)
+    change_key: str = Field(max_length=100)  # the update's key, or edit@<time>
+    cause: str = Field(max_length=32)  # update | refresh | import | destroy | … | edit
+    actor: str = Field(max_length=200)
+    time: datetime = Field(sa_type=UtcDateTime)
+    urn: str = Field(sa_type=Text)
+    type: str = Field(max_length=300)
+    change: str = Field(max_length=16)  # create | delete | replace | update
+    path: str = Field(default="", sa_type=Text)
+    kind: str = Field(default="", max_length=32)
+    expected: Any = Field(default=None, sa_type=JSON, nullable=True)  # before
+    actual: Any = Field(default=None, sa_type=JSON, nullable=True)  # after
+    secret: bool = False
+    severity: str | None = Field(default=None, max_length=16)
+    rule: str | None = Field(default=None, sa_type=Text)
+    seq: int | None = None  # the audit event that recorded this change of the state
+
+
+class StateAudit(SQLModel, table=True):
+    """A change of a stack's state already audited, and the state it left (digest)."""
+
+    __tablename__ = "state_audits"
+
+    stack: str = Field(primary_key=True, max_length=100)
+    change_key: str = Field(primary_key=True, max_length=100)
+    digest: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class ForwardCursor(SQLModel, table=True):
+    """How far an `[[audit.forward]]` destination has received the chain: every event up
+    to `seq` was delivered (at least once), in order."""
+
+    __tablename__ = "forward_cursors"
+
+    name: str = Field(primary_key=True, max_length=100)
+    seq: int = 0
+    delivered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    failures: int = 0  # consecutive failed attempts
+    last_error: str | None = Field(default=None, max_length=500)

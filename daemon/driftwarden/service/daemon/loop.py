@@ -17,6 +17,7 @@ from types import FrameType
 from driftwarden.config import Config, StackConfig
 from driftwarden.domain.errors import DriftwardenError, UsageError
 from driftwarden.domain.model import Check, CheckStatus, Trigger
+from driftwarden.service.audit_digests import DigestSchedule
 from driftwarden.service.daemon.requests import claim_requests
 from driftwarden.service.daemon.scan_queue import QueuedScan
 from driftwarden.service.daemon.scheduling import Schedules
@@ -26,6 +27,7 @@ from driftwarden.service.daemon.skips import SkipRecorder
 from driftwarden.service.daemon.status import DaemonStatus
 from driftwarden.service.daemon.workers import WorkerPool
 from driftwarden.service.flow import scan_stack
+from driftwarden.service.forward import Forwarder
 from driftwarden.service.history import ingest_all_history
 from driftwarden.service.logs import logger
 from driftwarden.service.preflight import load_service_config
@@ -61,6 +63,8 @@ class Daemon:
         self.scheduler = self.schedules.jobs  # the `schedule` jobs the loop runs
         self.sender = OutboxSender(self.runtime, self.stopping)
         self.watch = AuditWatch(self.runtime, self.stopping)
+        self.digests = DigestSchedule(self.runtime, self.stopping)
+        self.forwarder = Forwarder(self.runtime, self.stopping)
         self.skips = SkipRecorder(self.runtime.store)
         self.status = DaemonStatus(self.runtime, self.notifier)
         self._claimer = f"daemon@{socket.gethostname()}:{os.getpid()}"
@@ -102,6 +106,8 @@ class Daemon:
         )
         self.sender.start()
         self.watch.start()
+        self.digests.start()
+        self.forwarder.start()
         self.notifier.ready()
 
     def _loop(self) -> None:
@@ -138,13 +144,16 @@ class Daemon:
 
     def _shutdown(self) -> None:
         """Every thread the daemon started ends here: the workers (running checks are
-        interrupted, the history ingest cancelled), then the sender."""
+        interrupted, the history ingest cancelled), the sender, the digests, the
+        forwarder."""
         logger.info("stopping: interrupting running checks", extra={"running": self.running()})
         self.notifier.stopping()
         self.workers.shutdown()
         self.runtime.close_engines()
         self.watch.close()
         self.sender.close()
+        self.digests.close()  # signs what the last scans and deliveries appended
+        self.forwarder.close()  # and sends it, digest included, when it can
         logger.info("daemon stopped")
 
     def stop(self) -> None:

@@ -23,10 +23,12 @@ from procrastinate.jobs import Status
 
 from driftwarden.domain.errors import DriftwardenError
 from driftwarden.domain.model import Trigger
+from driftwarden.service.audit_digests import DigestSchedule
 from driftwarden.service.daemon.requests import claim_requests
 from driftwarden.service.daemon.scheduling import Schedules
 from driftwarden.service.daemon.skips import SkipRecorder
 from driftwarden.service.distributed.queue import QUEUE, CheckJob, enqueue
+from driftwarden.service.forward import Forwarder
 from driftwarden.service.history import ingest_all_history
 from driftwarden.service.logs import logger
 from driftwarden.service.preflight import load_service_config
@@ -56,6 +58,9 @@ class Coordinator:
         self.reload_requested = threading.Event()
         # The elected scheduler reads the audit logs and turns their writes into requests.
         self._watch = AuditWatch(runtime, stopping)
+        # …and signs the chain's digests and forwards its events (one process at a time).
+        self._digests = DigestSchedule(runtime, stopping)
+        self._forwarder = Forwarder(runtime, stopping)
 
     @property
     def leading(self) -> bool:
@@ -119,6 +124,8 @@ class Coordinator:
         logger.info("elected scheduler", extra={"worker": self._name})
         self._schedules = Schedules(self._runtime, self._submit, self._ingest_history)
         self._schedules.start()  # the overdue stacks are queued at once
+        self._digests.start()
+        self._forwarder.start()
         self._next_takeover = 0.0
         return True
 
@@ -126,6 +133,8 @@ class Coordinator:
         if self._schedules is not None:
             self._schedules.jobs.clear()
             self._schedules = None
+            self._digests.close()
+            self._forwarder.close()
         if self._held is not None:
             self._held.release()
             self._held = None
