@@ -237,6 +237,7 @@ def finding_rows(fleet: Fleet) -> Iterator[dict[str, Any]]:
             "occurrences": rng.randint(1, 200),
             "resolved_at": (None if i < n_open
                             else last_seen + timedelta(minutes=rng.randint(5, 600))),
+            "ended_as": None if i < n_open else "resolved", "accepted_by": None,
             "first_operation_id": ids[first], "last_operation_id": ids[last],
         }  # fmt: skip
 

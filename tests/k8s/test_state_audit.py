@@ -13,6 +13,7 @@ import pytest
 
 from tests.k8s import outofband
 from tests.k8s.conftest import KubeFleet
+from tests.k8s.test_audit import file_source
 from tests.notify.conftest import HttpEndpoint
 
 pytestmark = pytest.mark.engine
@@ -109,16 +110,26 @@ def test_state_edits_and_an_import_are_audited(k8s: KubeFleet) -> None:
     assert len([e for e in actions(k8s) if e["activity_name"] == "state.edited"]) == 2
 
     assert k8s.cluster is not None
+    k8s.tables = file_source(k8s)  # the inventory: what no stack manages is a finding
+    k8s.write_config()
     name = f"import-{stack.namespace}"
     k8s.cluster.kubectl("create", "clusterrolebinding", name, "--clusterrole=cluster-admin",
                         "--user=eve")  # fmt: skip
     try:
+        k8s.scan("--check", "drift", "--json")
+        unmanaged = k8s.cli("drift", "show", "web", "--json").json["findings"]
+        assert [f["severity"] for f in unmanaged if name in f["urn"]] == ["critical"]
         k8s.pulumi(stack, "import", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
                    "imported", name, "--yes", "--generate-code=false")  # fmt: skip
         k8s.scan("--check", "drift", "--json")
     finally:
         k8s.cluster.kubectl("delete", "clusterrolebinding", name, "--ignore-not-found")
     findings = k8s.cli("drift", "show", "web", "--json").json["findings"]
+    assert not [f for f in findings if f["check"] == "drift" and name in f["urn"]], (
+        "adopted into the stack: no longer unmanaged"
+    )
+    resolved = [e for e in actions(k8s) if e["activity_name"] == "finding.resolved"]
+    assert any(name in json.dumps(e) for e in resolved)
     imported = [f for f in findings if f["check"] == "state" and "imported" in f["urn"]]
     assert imported, findings
     assert imported[0]["severity"] == "critical"

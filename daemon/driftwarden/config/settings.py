@@ -635,15 +635,6 @@ class AuditSettings(_Model):
         _kind_if_present(path, "file", str(info.field_name).replace("_", " "))
         return path
 
-    @model_validator(mode="after")
-    def _unique_forward_names(self) -> AuditSettings:
-        names = [target.name for target in self.forward]
-        for index, name in enumerate(names):
-            if names.index(name) != index:
-                raise ValueError(f"forward[{index}]: the name {name!r} is already used by "
-                                 f"forward[{names.index(name)}]")  # fmt: skip
-        return self
-
 
 class StackConfig(_Model):
     """One `[[stacks]]` entry: a Pulumi stack to keep honest."""
@@ -743,6 +734,14 @@ class Config(_Model):
         for index, name in enumerate(sources):
             if sources.index(name) != index:
                 raise _DuplicateNameError(index, name, sources.index(name), "audit_sources")
+        forwards = [target.name for target in self.audit.forward]
+        for index, name in enumerate(forwards):
+            if forwards.index(name) != index:
+                raise _LocatedError(
+                    ["audit", "forward", index, "name"],
+                    f"duplicate audit forward name {name!r} (also audit.forward"
+                    f"[{forwards.index(name)}]): use a unique name",
+                )
         plugins = [(plugin.kind, plugin.name, plugin.bare_version) for plugin in self.plugins]
         for index, plugin in enumerate(plugins):
             if plugins.index(plugin) != index:

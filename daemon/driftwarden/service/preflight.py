@@ -47,7 +47,7 @@ class Problem:
 def preflight(config: Config) -> list[Problem]:
     """Every problem found, errors first."""
     problems = (_stacks(config) + _files(config) + _targets(config) + _sources(config)
-                + _connections(config))  # fmt: skip
+                + _audit(config) + _connections(config))  # fmt: skip
     return sorted(problems, key=lambda p: p.level != "error")
 
 
@@ -100,6 +100,36 @@ def _files(config: Config) -> list[Problem]:
         except DriftwardenError as exc:
             problems.append(Problem("error", "web", exc.message.removeprefix("[web] "),
                                     exc.hint, config.locate(["web", "token_file"])))  # fmt: skip
+    return problems
+
+
+def _audit(config: Config) -> list[Problem]:
+    """The signing keys `[audit]` names must load; each forwarder's files must exist."""
+    from driftwarden.system.signing import load_signing_key
+
+    problems = []
+    for key in ("signing_key_file", "previous_signing_key_file"):
+        path = getattr(config.audit, key)
+        if path is None:
+            continue
+        try:
+            load_signing_key(path)
+        except DriftwardenError as exc:
+            where = config.locate(["audit", key])
+            problems.append(Problem("error", "audit", exc.message, exc.hint, where))
+    for index, target in enumerate(config.audit.forward):
+        subject = f"audit forward {target.name!r}"
+        if target.ca_file is not None and not target.ca_file.exists():
+            where = config.locate(["audit", "forward", index, "ca_file"])
+            message = f"ca_file {target.ca_file} does not exist"
+            hint = "the CA that signed the receiver's certificate"
+            problems.append(Problem("error", subject, message, hint, where))
+        if target.token_credential is None or credentials_directory() is not None:
+            try:
+                target.token()
+            except DriftwardenError as exc:
+                where = config.locate(["audit", "forward", index, "token_file"])
+                problems.append(Problem("error", subject, exc.message, exc.hint, where))
     return problems
 
 
