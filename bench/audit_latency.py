@@ -39,8 +39,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from driftwarden.config import load_config  # noqa: E402
-from driftwarden.service.platform import SourceReader  # noqa: E402
 from driftwarden.service.runtime import Runtime  # noqa: E402
+from driftwarden.service.sources.platform import SourceReader  # noqa: E402
 from k8s_refresh import deploy_baseline, script  # noqa: E402
 
 DRIFTWARDEN = REPO / ".venv" / "bin" / "driftwarden"

@@ -29,9 +29,9 @@ from pathlib import Path
 
 from demo_stack import deploy_demo
 from driftwarden.config import load_config
-from driftwarden.service.history import ingest_history
 from driftwarden.service.runtime import Runtime
-from driftwarden.service.state_audit import audit_state
+from driftwarden.service.scan.history import ingest_history
+from driftwarden.service.scan.state_audit import audit_state
 from driftwarden.store.db import open_store
 from driftwarden.store.digest_check import read_native_export, verify_digests
 from driftwarden.store.digests import append_digest, store_events

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from driftwarden.service.daemon import Daemon as InProcessDaemon
-from driftwarden.service.daemon.sdnotify import Notifier
+from driftwarden.hosts.sdnotify import Notifier
+from driftwarden.hosts.single import Daemon as InProcessDaemon
 from tests.conftest import REPO
 from tests.daemon.test_daemon import Daemon
 from tests.integration.conftest import Fleet

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from driftwarden.service.daemon.sdnotify import Notifier
+from driftwarden.hosts.sdnotify import Notifier
 
 ENV_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
@@ -44,7 +44,6 @@ def abstract_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
 
 def _assert_lifecycle(sock: socket.socket) -> None:
     notifier = Notifier.from_environment()
-    assert notifier.enabled
     assert notifier.ready()
     assert sock.recv(4096) == b"READY=1"
     assert notifier.status("scanning 3 stacks")
@@ -87,7 +86,6 @@ def test_reloading_sends_monotonic_timestamp(path_socket: socket.socket) -> None
 
 def test_no_socket_is_a_no_op() -> None:
     notifier = Notifier.from_environment()
-    assert not notifier.enabled
     assert not notifier.ready()
     assert not notifier.status("x")
     assert not notifier.watchdog()
@@ -101,7 +99,6 @@ def test_missing_socket_path_does_not_raise(
 ) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone.sock"))
     notifier = Notifier.from_environment()
-    assert notifier.enabled
     assert not notifier.ready()
     assert not notifier.status("still alive")
     assert not notifier.watchdog()
@@ -116,7 +113,6 @@ def test_unbound_abstract_socket_does_not_raise(monkeypatch: pytest.MonkeyPatch)
 def test_unsupported_socket_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", "relative/notify.sock")
     notifier = Notifier.from_environment()
-    assert not notifier.enabled
     assert not notifier.ready()
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from driftwarden.config import load_config
 from driftwarden.engine.api import history_stamp
-from driftwarden.service.history import ingest_history
 from driftwarden.service.runtime import Runtime, engine_target
+from driftwarden.service.scan.history import ingest_history
 from driftwarden.store.updates import record_history_stamp
 from tests.cli import DRIFTWARDEN
 from tests.integration.conftest import DemoStack, Fleet

@@ -48,6 +48,11 @@ def _script(*argv: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def kubernetes_toolchain() -> Path:
+    """The directory of the Kubernetes binaries and provider (built once, cached)."""
+    return Path(_script("ensure-kubernetes"))
+
+
 WEBHOOK_SOURCE = "cluster-hook"
 
 
@@ -101,7 +106,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    bin_dir = Path(_script("ensure-kubernetes"))
+    bin_dir = kubernetes_toolchain()
     root = tmp_path_factory.mktemp("cluster")
     port = _free_port()
     token_file = root / "webhook-token"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from driftwarden.config import load_config
-from driftwarden.domain.model import Trigger
-from driftwarden.service.remediate import Remediation, remediate
+from driftwarden.domain.model import RemediationMode, Trigger
 from driftwarden.service.runtime import Runtime
+from driftwarden.service.scan.remediate import Remediation, remediate
 from driftwarden.service.statedir import ENV_STATE_DIR
 from tests.cli import DRIFTWARDEN
 from tests.integration.conftest import DemoStack, Fleet
@@ -47,7 +47,8 @@ def test_the_confirmed_plan_is_applied_and_its_file_removed(
         return True
 
     stack = runtime.config.stack("demo")
-    result = remediate(runtime, stack, "up", actor="test", trigger=Trigger.CLI, approved=True,
+    result = remediate(runtime, stack, RemediationMode.UP, actor="test", trigger=Trigger.CLI,
+                       approved=True,
                        confirm=confirm)  # fmt: skip
     assert seen == [(["motd"], [0o600])], "one plan, private, shown before it was applied"
     assert result.status == "succeeded", result.error
@@ -61,7 +62,8 @@ def test_a_declined_plan_changes_nothing(
     (demo.files / "motd.txt").write_text("HACKED\n")
     runtime = open_runtime(fleet, monkeypatch)
     stack = runtime.config.stack("demo")
-    result = remediate(runtime, stack, "up", actor="test", trigger=Trigger.CLI, approved=True,
+    result = remediate(runtime, stack, RemediationMode.UP, actor="test", trigger=Trigger.CLI,
+                       approved=True,
                        confirm=lambda _planned: False)  # fmt: skip
     assert result.status == "declined"
     assert result.apply_operation_id is None

@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from driftwarden.config import load_config
-from driftwarden.service.platform import SourceReader
 from driftwarden.service.runtime import Runtime
+from driftwarden.service.sources.platform import SourceReader
 from driftwarden.store.export import export_events
 from driftwarden.store.models import PlatformEventRow
 from driftwarden.store.platform import source_progress
@@ -148,7 +148,7 @@ DRIVER = """
 import sys
 from pathlib import Path
 from driftwarden.config import load_config
-from driftwarden.service.platform import SourceReader
+from driftwarden.service.sources.platform import SourceReader
 from driftwarden.service.runtime import Runtime
 runtime = Runtime.open(load_config(Path(sys.argv[1])))
 SourceReader(runtime, runtime.config.audit_sources[0]).read_file()

@@ -28,13 +28,8 @@ from driftwarden.store.operations import (
     start_operation,
 )
 from driftwarden.store.outbox import record_test_message
-from driftwarden.store.queries import (
-    history,
-    open_findings,
-    prune,
-    record_prune,
-    stack_summaries,
-)
+from driftwarden.store.prune import prune, record_prune
+from driftwarden.store.queries import history, open_findings, stack_summaries
 from driftwarden.store.remediations import record_remediation
 from driftwarden.store.requests import claim, record_request_rejected, request_scan
 from driftwarden.store.skips import record_skip_streak_ended, record_skip_streak_started

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from driftwarden.domain.platform import ObjectRef, PlatformEvent
-from driftwarden.service.watch import CheckRequests
+from driftwarden.service.sources.watch import CheckRequests
 
 
 def event(user: str, impersonated: str | None = None) -> PlatformEvent:

@@ -9,8 +9,8 @@ import schedule
 
 from driftwarden.domain.model import StackState
 from driftwarden.domain.schedule import Schedule
-from driftwarden.service.daemon.scheduling import schedule_job
-from driftwarden.service.daemon.status import status_line
+from driftwarden.hosts.scheduling import schedule_job
+from driftwarden.hosts.single.status import status_line
 
 
 def test_a_daily_schedule_runs_at_its_utc_time() -> None:

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from driftwarden.cli.config_check import where_it_runs
 from driftwarden.config import load_config
 from driftwarden.engine.api import EngineTarget
-from driftwarden.engine.isolated import LostRun, remove_stale_locks
-from driftwarden.service.metrics import CheckState, Snapshot
+from driftwarden.engine.locks import LostRun, remove_stale_locks
+from driftwarden.service.read.metrics import CheckState, Snapshot
 from driftwarden.store.fleet import DurationHistogram
 from driftwarden.system.failpoints import ENV_CRASH_AT
 from driftwarden.web.metrics import FleetCollector

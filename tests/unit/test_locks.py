@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from driftwarden.engine.api import EngineTarget
-from driftwarden.engine.isolated import remove_stale_locks
+from driftwarden.engine.locks import remove_stale_locks
 from driftwarden.service.locks import StackBusyError, stack_lock
 from tests.conftest import REPO
 

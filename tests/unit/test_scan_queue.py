@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from driftwarden.domain.model import Trigger
-from driftwarden.service.daemon.scan_queue import Backoff, ScanQueue, SkipStreaks
+import pytest
+
+from driftwarden.domain.model import Check, Trigger, failure_streak
+from driftwarden.hosts.bookkeeping import Retries, ScanQueue, SkipStreaks
+from driftwarden.hosts.lifecycle import retry_delay
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -21,7 +24,7 @@ def test_requests_go_first_then_arrival_order() -> None:
     queue = ScanQueue()
     assert queue.offer("a", Trigger.SCHEDULE, "daemon")
     assert queue.offer("b", Trigger.SCHEDULE, "daemon")
-    assert queue.offer("c", Trigger.REQUEST, "ada@host", ["drift"])
+    assert queue.offer("c", Trigger.REQUEST, "ada@host", [Check.DRIFT])
     assert drain(queue) == [("c", "request"), ("a", "schedule"), ("b", "schedule")]
 
 
@@ -50,24 +53,32 @@ def test_a_request_for_a_running_stack_waits_for_the_caller() -> None:
     assert len(queue) == 0
 
 
-def test_backoff_doubles_up_to_the_interval_and_resets_on_success() -> None:
-    backoff = Backoff(30)
-    delays = [backoff.failed("a", interval=200, now=0) for _ in range(5)]
+def test_the_retry_delay_doubles_up_to_the_interval() -> None:
+    delays = [retry_delay(failures, interval=200) for failures in range(1, 6)]
     assert delays == [30, 60, 120, 200, 200]
-    assert backoff.failures("a") == 5
-    backoff.succeeded("a")
-    assert backoff.failures("a") == 0
-    assert backoff.failed("a", interval=200, now=0) == 30
+    assert retry_delay(0, interval=200) == 0
+    assert retry_delay(10_000, interval=3600) == 3600  # no overflow however long the streak
+    assert retry_delay(1, interval=3600, jitter=1.1) == pytest.approx(33)
 
 
-def test_a_due_retry_is_returned_once() -> None:
-    backoff = Backoff(30)
-    backoff.failed("a", interval=3600, now=100, jitter=1.1)
-    backoff.failed("b", interval=3600, now=100)
-    assert backoff.due(now=129) == []
-    assert backoff.due(now=130) == ["b"]
-    assert backoff.due(now=133) == ["a"]
-    assert backoff.due(now=1000) == []
+def test_the_failure_streak_counts_failures_until_a_success() -> None:
+    assert (
+        failure_streak(["failed", "timed_out", "cancelled", "failed", "succeeded", "failed"]) == 3
+    )
+    assert failure_streak(["succeeded", "failed"]) == 0
+    assert failure_streak([]) == 0
+
+
+def test_a_due_retry_is_returned_once_and_a_success_cancels_it() -> None:
+    retries = Retries()
+    retries.retry("a", at=133)
+    retries.retry("b", at=130)
+    retries.retry("c", at=131)
+    retries.succeeded("c")
+    assert retries.due(now=129) == []
+    assert retries.due(now=131) == ["b"]
+    assert retries.due(now=133) == ["a"]
+    assert retries.due(now=1000) == []
 
 
 def test_a_skip_streak_is_reported_at_its_first_skip_and_summed_up_at_its_end() -> None:

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
-from driftwarden.domain.text import shorten
+from driftwarden.domain.text import json_value, shorten
 
 VALUE_WIDTH = 48
 
 
 def short_value(value: Any, secret: bool = False) -> str:
     """A value as JSON for a table cell, shortened to VALUE_WIDTH."""
-    if secret:
-        return "[secret]"
-    return shorten(json.dumps(value, ensure_ascii=False), VALUE_WIDTH)
+    return json_value(value, secret=secret, limit=VALUE_WIDTH)
 
 
 def table(

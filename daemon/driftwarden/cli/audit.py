@@ -79,7 +79,7 @@ def verify_command(
 ) -> None:
     """Recompute every link of the chain (the audit key), or check its signed digests
     (--public-key); exit 4 if it is broken."""
-    from driftwarden.service.runtime import Runtime
+    from driftwarden.api import Warden
 
     expected = _head(expect_head)
     if public_keys:
@@ -87,12 +87,11 @@ def verify_command(
         return
     if export is not None:
         raise UsageError("--export needs --public-key", hint="give the signer's public key")
-    config = app_state(ctx).load()
-    try:
-        runtime = Runtime.open_reader(config)
-        report = runtime.store.audit.verify(runtime.store, expect_head=expected)
-    except StoreError as exc:  # missing or damaged: not verified, which is not "ok"
-        raise fail(escape(str(exc)), AUDIT_BROKEN) from None
+    with Warden.open_reader(app_state(ctx).config_path) as warden:
+        try:
+            report = warden.verify(expect_head=expected)
+        except StoreError as exc:  # missing or damaged: not verified, which is not "ok"
+            raise fail(escape(str(exc)), AUDIT_BROKEN) from None
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
@@ -116,26 +115,17 @@ def _verify_signed(
     expected: tuple[int, str] | None,
     as_json: bool,
 ) -> None:
-    from driftwarden.store.digest_check import read_native_export, verify_digests
-    from driftwarden.system.signing import load_public_key
+    from driftwarden.api import Warden
 
-    keys = [load_public_key(path) for path in public_keys]
-    if export is not None:
-        try:
-            handle = sys.stdin if str(export) == "-" else export.open(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read the export {export}: {exc.strerror}") from None
-        with handle:
-            report = verify_digests(read_native_export(handle), keys, expect_head=expected)
+    if export is not None:  # no config, no database: the export and the keys
+        source = sys.stdin if str(export) == "-" else export
+        report = Warden.verify_export(source, public_keys, expect_head=expected)
     else:
-        from driftwarden.service.runtime import Runtime
-        from driftwarden.store.digests import store_events
-
-        try:
-            runtime = Runtime.open_reader(app_state(ctx).load(), audit_key=False)
-            report = verify_digests(store_events(runtime.store), keys, expect_head=expected)
-        except StoreError as exc:
-            raise fail(escape(str(exc)), AUDIT_BROKEN) from None
+        with Warden.open_reader(app_state(ctx).config_path) as warden:
+            try:
+                report = warden.verify(expect_head=expected, public_keys=public_keys)
+            except StoreError as exc:
+                raise fail(escape(str(exc)), AUDIT_BROKEN) from None
     if as_json:
         print_json(report.to_dict())
     else:
@@ -172,11 +162,10 @@ def export_command(
     ] = ExportFormat.OCSF,
 ) -> None:
     """Stream every audit event (digests included), one JSON object per line."""
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.store.export import export_events
+    from driftwarden.api import Warden
 
-    runtime = Runtime.open_reader(app_state(ctx).load(), audit_key=False)
-    export_events(runtime.store, sys.stdout, "native" if fmt is ExportFormat.NATIVE else "ocsf")
+    with Warden.open_reader(app_state(ctx).config_path) as warden:
+        warden.export(sys.stdout, format="native" if fmt is ExportFormat.NATIVE else "ocsf")
 
 
 @audit_app.command("keygen")
@@ -196,8 +185,8 @@ def keygen_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Generate the Ed25519 key pair that signs the audit digests."""
-    from driftwarden.service.audit_digests import signing_key_path
     from driftwarden.service.statedir import StateDir
+    from driftwarden.service.trust.digests import signing_key_path
     from driftwarden.system.signing import PUBLIC_SUFFIX, generate_key_pair
 
     if out is None:
@@ -225,8 +214,8 @@ def digest_command(
 ) -> None:
     """Sign a digest of the events since the last one now (the daemon does it every
     [audit] digest_every and when it stops)."""
-    from driftwarden.service.audit_digests import sign_digest, signing_keys
     from driftwarden.service.runtime import Runtime
+    from driftwarden.service.trust.digests import sign_digest, signing_keys
 
     runtime = Runtime.open(app_state(ctx).load())
     if signing_keys(runtime.config, runtime.state) is None:
@@ -260,8 +249,8 @@ def forward_command(
     then exit (the daemon forwards as events happen); exit 1 if one is still behind."""
     import threading
 
-    from driftwarden.service.forward import Forwarder
     from driftwarden.service.runtime import Runtime
+    from driftwarden.service.trust.forward import Forwarder
 
     try:
         seconds = parse_duration(timeout)
@@ -286,6 +275,26 @@ def forward_command(
             stdout.print(f"{row['name']}: {state}, through seq {row['seq']}{error}")
     if any(row["behind"] for row in rows):
         raise typer.Exit(1)
+
+
+def _since(since: str | None) -> datetime | None:
+    """`--since`: a date (2026-11-01, UTC unless it says otherwise) or an age (7d, 12h)."""
+    if since is None:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(since))
+    except DurationRangeError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    except ValueError:
+        pass
+    try:
+        cutoff = datetime.fromisoformat(since)
+    except ValueError:
+        raise UsageError(
+            f"--since {since!r} is neither a date nor an age",
+            hint="use e.g. 2026-11-01, 2026-11-01T08:00:00Z, 7d or 12h",
+        ) from None
+    return cutoff if cutoff.tzinfo is not None else cutoff.replace(tzinfo=UTC)
 
 
 def _summary(details: Any) -> str:
@@ -319,34 +328,13 @@ def log_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One timeline, newest first: operations, stack updates, findings, remediations, messages."""
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.service.views import audit_event_view
-    from driftwarden.store.queries import audit_log
+    from driftwarden.api import Warden
 
-    config = app_state(ctx).load()
-    if stack is not None:
-        config.stack(stack)
-    cutoff = None
-    if since is not None:
-        try:
-            cutoff = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
-        except DurationRangeError as exc:
-            raise UsageError(f"--since: {exc}") from None
-        except ValueError:
-            try:
-                cutoff = datetime.fromisoformat(since)
-            except ValueError:
-                raise UsageError(
-                    f"--since {since!r} is neither a date nor an age",
-                    hint="use e.g. 2026-11-01, 2026-11-01T08:00:00Z, 7d or 12h",
-                ) from None
-            if cutoff.tzinfo is None:
-                cutoff = cutoff.replace(tzinfo=UTC)
-    runtime = Runtime.open_reader(config)
-    with runtime.store.read() as session:
-        events = audit_log(session, stack=stack, since=cutoff, actor=actor, limit=limit,
-                           offset=(page - 1) * limit)  # fmt: skip
-        rows = [audit_event_view(event) for event in events]
+    with Warden.open_reader(app_state(ctx).config_path) as warden:
+        if stack is not None:
+            warden.config.stack(stack)  # an unknown name before a bad --since
+        rows = warden.audit_log(stack=stack, since=_since(since), actor=actor, limit=limit,
+                                page=page)  # fmt: skip
     if as_json:
         print_json({"events": rows, "page": page, "limit": limit})
         return

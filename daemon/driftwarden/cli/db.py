@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -36,24 +36,20 @@ def prune_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Delete old operations and their changes; never audit events or open findings."""
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.store.queries import prune, record_prune
+    from driftwarden.api import Warden
 
     try:
         age = timedelta(seconds=parse_duration(older_than))
     except ValueError as exc:
         raise UsageError(f"--older-than: {exc}") from None
-    runtime = Runtime.open(app_state(ctx).load())
-    cutoff = datetime.now(UTC) - age
-    with runtime.store.write() as session:
-        result = prune(session, older_than=cutoff)
-        record_prune(session, runtime.store.audit, actor=runtime.actor, older_than=cutoff,
-                     result=result)  # fmt: skip
-    data = {"cutoff": cutoff.isoformat(), **result.__dict__}
+    with Warden.open(app_state(ctx).config_path) as warden:
+        data = warden.prune(age)
     if as_json:
         print_json(data)
     else:
+        cutoff = datetime.fromisoformat(data["cutoff"])
         stdout.print(
-            f"pruned {result.operations} operations, {result.resource_changes} resource and "
-            f"{result.property_changes} property changes started before {cutoff:%Y-%m-%dT%H:%M:%SZ}"
+            f"pruned {data['operations']} operations, {data['resource_changes']} resource and "
+            f"{data['property_changes']} property changes started before "
+            f"{cutoff:%Y-%m-%dT%H:%M:%SZ}"
         )

@@ -23,12 +23,10 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The open findings of a stack: what differs, since when, how often seen."""
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.service.views import findings_view
+    from driftwarden.api import Warden
 
-    config = app_state(ctx).load()
-    config.stack(name)
-    findings = findings_view(Runtime.open_reader(config).store, name)
+    with Warden.open_reader(app_state(ctx).config_path) as warden:
+        findings = warden.findings(name)
     if as_json:
         print_json({"stack": name, "findings": findings})
         return

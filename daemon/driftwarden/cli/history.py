@@ -22,15 +22,11 @@ def history_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Operations (checks and remediations), newest first."""
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.service.views import history_view, state_changes_view
+    from driftwarden.api import Warden
 
-    config = app_state(ctx).load()
-    if stack is not None:
-        config.stack(stack)  # a clear error for an unknown name
-    runtime = Runtime.open_reader(config)
-    operations = history_view(runtime.store, stack=stack, limit=limit)
-    changes = state_changes_view(runtime.store, stack, limit=limit)
+    with Warden.open_reader(app_state(ctx).config_path) as warden:
+        operations = warden.history(stack, limit=limit)
+        changes = warden.state_changes(stack, limit=limit)
     if as_json:
         print_json({"operations": operations, "state_changes": changes})
         return

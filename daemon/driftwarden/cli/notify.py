@@ -3,7 +3,6 @@ send a digest of what is still open."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -12,14 +11,9 @@ from driftwarden.cli._complete import target_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import table
 from driftwarden.domain.errors import DriftwardenError, UsageError
+from driftwarden.domain.model import NotificationStatus
 
 notify_app = typer.Typer(help="Notification targets and the outbox.", no_args_is_help=True)
-
-
-class StatusChoice(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
 
 
 @notify_app.command("test")
@@ -31,7 +25,7 @@ def send_test_command(
     """Send a test message to every configured target and report each result."""
     from driftwarden.notify.deliver import Delivery, deliver
     from driftwarden.notify.render import render_test
-    from driftwarden.service.notifications import target_config_files, target_urls
+    from driftwarden.service.messages.notifications import target_config_files, target_urls
     from driftwarden.service.runtime import Runtime
     from driftwarden.store.outbox import record_test_message
 
@@ -72,13 +66,15 @@ def send_test_command(
 @handle_errors
 def list_command(
     ctx: typer.Context,
-    status: Annotated[StatusChoice | None, typer.Option("--status", help="Only these.")] = None,
+    status: Annotated[
+        NotificationStatus | None, typer.Option("--status", help="Only these.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Queued, sent and failed messages, newest first."""
+    from driftwarden.service.read.views import iso
     from driftwarden.service.runtime import Runtime
-    from driftwarden.service.views import iso
     from driftwarden.store.outbox import list_notifications
 
     runtime = Runtime.open_reader(app_state(ctx).load())
@@ -126,12 +122,10 @@ def send_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Deliver every due message in the outbox now (what `scan` and the daemon do)."""
-    from driftwarden.service.notifications import deliver_due
-    from driftwarden.service.runtime import Runtime
+    from driftwarden.api import Warden
 
-    config = app_state(ctx).load()
-    runtime = Runtime.open(config)
-    report = deliver_due(runtime.store, config, runtime.actor)
+    with Warden.open(app_state(ctx).config_path) as warden:
+        report = warden.deliver()
     data = {"sent": report.sent, "retrying": report.retrying, "failed": report.failed,
             "errors": report.errors}  # fmt: skip
     if as_json:
@@ -157,8 +151,8 @@ def digest_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Send the digest of everything still open now, as the daemon does on schedule."""
-    from driftwarden.service.digest import queue_digest
-    from driftwarden.service.notifications import deliver_due
+    from driftwarden.service.messages.digest import queue_digest
+    from driftwarden.service.messages.notifications import deliver_due
     from driftwarden.service.runtime import Runtime
 
     config = app_state(ctx).load()

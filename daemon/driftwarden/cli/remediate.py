@@ -13,10 +13,10 @@ from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stdout
 from driftwarden.cli._format import short_value, table
 from driftwarden.domain.errors import UsageError
-from driftwarden.domain.model import Trigger, urn_name
+from driftwarden.domain.model import urn_name
 
 if TYPE_CHECKING:  # loaded by the command that runs, not by every command
-    from driftwarden.service.remediate import Remediation
+    from driftwarden.service.scan.remediate import Remediation
 
 
 class Mode(StrEnum):
@@ -25,7 +25,7 @@ class Mode(StrEnum):
 
 
 def describe(result: Remediation) -> dict[str, object]:
-    from driftwarden.service.remediate import GUARANTEE_OF
+    from driftwarden.service.scan.remediate import GUARANTEE_OF
 
     return {
         "stack": result.stack, "mode": result.mode, "status": result.status,
@@ -73,38 +73,26 @@ def remediate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Preview the remediation, check its guardrails, and (approved) apply and verify it."""
-    from driftwarden.service.notifications import deliver_due
-    from driftwarden.service.preflight import require_usable_targets
-    from driftwarden.service.remediate import remediate
-    from driftwarden.service.runtime import Runtime
+    from driftwarden.api import Warden
 
-    config = app_state(ctx).load()
-    stack = config.stack(name)
-    require_usable_targets(config)
-    runtime = Runtime.open(config, engine_workers=1)
-    runtime.install_plugins()  # fails fast without an engine
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     confirm = None
-    if not dry_run and not yes:
-        if not interactive:
-            raise UsageError(
-                "refusing to remediate without --yes when not on a terminal",
-                hint=f"review with `driftwarden remediate {name} --mode {mode.value} --dry-run`, "
-                "then add --yes",
-            )
+    with Warden.open(app_state(ctx).config_path) as warden:
+        warden.config.stack(name)  # an unknown name before the refusal below
+        if not dry_run and not yes:
+            if not interactive:
+                raise UsageError(
+                    "refusing to remediate without --yes when not on a terminal",
+                    hint=f"review with `driftwarden remediate {name} --mode {mode.value} "
+                    "--dry-run`, then add --yes",
+                )
 
-        def confirm(planned: Remediation) -> bool:
-            """The user approves the plan that will be applied, not a second one."""
-            show_plan(planned)
-            return typer.confirm(f"apply this {mode.value} to {name}?", default=False)
+            def confirm(planned: Remediation) -> bool:
+                """The user approves the plan that will be applied, not a second one."""
+                show_plan(planned)
+                return typer.confirm(f"apply this {mode.value} to {name}?", default=False)
 
-    try:
-        result = remediate(runtime, stack, mode.value, actor=runtime.actor,
-                           trigger=Trigger.CLI, approved=True, dry_run=dry_run,
-                           confirm=confirm)  # fmt: skip
-    finally:
-        runtime.close_engines()
-    deliver_due(runtime.store, config, runtime.actor)
+        result = warden.remediate(name, mode=mode.value, dry_run=dry_run, confirm=confirm)
     if as_json:
         print_json(describe(result))
     else:

@@ -7,13 +7,15 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, stdout
 from driftwarden.domain.errors import DriftwardenError, UsageError
+
+FORMATS: dict[str, Literal["html", "md", "json"]] = {"html": "html", "md": "md", "json": "json"}
 
 
 @handle_errors
@@ -32,25 +34,21 @@ def report_command(
 ) -> None:
     """Summary, every open finding with its diff, severity and attribution, and the
     audit chain's verified head: for a change review or an audit."""
-    from driftwarden.service.report import ReportFormat, render, report_data
-    from driftwarden.service.runtime import Runtime
+    from driftwarden.api import Warden
 
-    try:
-        chosen = ReportFormat(form)
-    except ValueError:
+    if form not in FORMATS:
         raise UsageError(
             f"--format {form!r} is not one of html, md, json",
             hint="`--format md` pastes into a pull request or ticket",
-        ) from None
-    config = app_state(ctx).load()
-    runtime = Runtime.open_reader(config)
-    text = render(report_data(runtime, names or []), chosen)
+        )
+    with Warden.open_reader(app_state(ctx).config_path) as warden:
+        text = warden.report(names, format=FORMATS[form])
     if output is None:
         sys.stdout.write(text)
         return
     output = output.expanduser()
     write_file(output, text)
-    stdout.print(f"wrote {output} ({chosen.value}, {len(text.encode()):,} bytes)")
+    stdout.print(f"wrote {output} ({form}, {len(text.encode()):,} bytes)")
 
 
 def write_file(output: Path, text: str) -> None:

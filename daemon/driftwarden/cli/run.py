@@ -15,7 +15,7 @@ def run_command(
 ) -> None:
     """Scan every configured stack on its schedule until stopped (SIGTERM); SIGHUP reloads."""
     from driftwarden.config import find_config
-    from driftwarden.service.daemon import Daemon
+    from driftwarden.hosts.single import Daemon
 
     logs.configure(json_logs)
     daemon = Daemon(find_config(app_state(ctx).config_path))

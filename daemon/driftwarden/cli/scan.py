@@ -14,13 +14,12 @@ from driftwarden.cli._complete import stack_names
 from driftwarden.cli._context import app_state, handle_errors, print_json, stderr, stdout
 from driftwarden.cli._format import short_value
 from driftwarden.domain.errors import UsageError
-from driftwarden.domain.model import ChangeKind, Check, CheckStatus, Severity, describe_attribution
-from driftwarden.domain.text import property_label
+from driftwarden.domain.model import Check, CheckStatus, Severity, describe_attribution
+from driftwarden.domain.text import property_label, whole_resource
 
 if TYPE_CHECKING:  # loaded by the command that runs, not by every command
-    from driftwarden.config import StackConfig
     from driftwarden.drift.rules import Assessment
-    from driftwarden.service.scan import CheckResult
+    from driftwarden.service.scan.check import CheckResult
 
 
 class CheckChoice(StrEnum):
@@ -72,56 +71,40 @@ def scan_command(
     ] = None,
 ) -> None:
     """Run checks now, print the differences, exit 3 if any were found."""
-    from driftwarden.service.flow import scan_stacks
-    from driftwarden.service.notifications import deliver_due
-    from driftwarden.service.preflight import require_usable_targets
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.service.scan import exit_code, select_stacks
+    from driftwarden.api import Warden
 
     if all_stacks and names:
         raise UsageError("give stack names or --all, not both")
-    config = app_state(ctx).load()
-    stacks = select_stacks(config, names or [])
-    if not stacks:
-        raise UsageError(f"{config.source}: no stacks configured", hint="add a [[stacks]] entry")
-    require_usable_targets(config)
     checks = (
         None
         if check is None
         else (list(Check) if check is CheckChoice.BOTH else [Check(check.value)])
     )
-    workers = parallel or config.daemon.max_parallel
-    runtime = Runtime.open(config, engine_workers=min(workers, len(stacks)))
-    runtime.install_plugins()  # fails fast, before recording anything, without an engine
-    try:
+    with Warden.open(app_state(ctx).config_path) as warden:
         if stdout.is_terminal and not as_json:
             with stderr.status("starting the Pulumi engine…") as status:
 
-                def progress(stack: StackConfig, check: Check, message: str) -> None:
-                    status.update(f"[bold]{escape(stack.name)}[/] {check.value}: {escape(message)}")
+                def progress(stack: str, check: Check, message: str) -> None:
+                    status.update(f"[bold]{escape(stack)}[/] {check.value}: {escape(message)}")
 
-                scans = scan_stacks(runtime, stacks, checks, progress=progress,
-                                    wait=not no_wait, parallel=workers)  # fmt: skip
+                report = warden.scan(names, checks=checks, parallel=parallel, wait=not no_wait,
+                                     fail_on=fail_on, progress=progress)  # fmt: skip
         else:
-            scans = scan_stacks(runtime, stacks, checks, wait=not no_wait, parallel=workers)
-    finally:
-        runtime.close_engines()
-    results = [result for done in scans for result in done.results]
+            report = warden.scan(names, checks=checks, parallel=parallel, wait=not no_wait,
+                                 fail_on=fail_on)  # fmt: skip
     if not as_json:
-        for done in scans:
+        for done in report.stacks:
             for remediation in done.remediations:
                 stderr.print(f"remediation of {escape(done.stack)} ({remediation.mode}): "
                              f"{remediation.status}")  # fmt: skip
-    # Deliver what this scan queued; what cannot go now stays queued for the next run.
-    delivery = deliver_due(runtime.store, config, runtime.actor)
-    for target, error in delivery.errors.items():
+    for target, error in report.delivery.errors.items():
         stderr.print(f"[yellow]warning:[/] notification to {escape(target)} not delivered yet: "
                      f"{escape(error)}")  # fmt: skip
     if as_json:
-        print_json({"results": [result.to_dict() for result in results]})
+        print_json(report.to_dict())
     else:
-        render(results)
-    raise typer.Exit(exit_code(results, fail_on))
+        render(report.results)
+    raise typer.Exit(report.exit_code)
 
 
 def render(results: Sequence[CheckResult]) -> None:
@@ -147,7 +130,7 @@ def render(results: Sequence[CheckResult]) -> None:
             if not change.properties:
                 rating = ratings.get("")
                 table.add_row(*head, _severity(rating), resource, "",
-                              _whole_resource(result.check, change.change), cause)  # fmt: skip
+                              whole_resource(change.change, result.check), cause)  # fmt: skip
                 head = ["", "", ""]
                 continue
             for prop in change.properties:
@@ -186,11 +169,3 @@ def _severity(rating: Assessment | None) -> str:
         return ""
     value = rating.severity.value
     return f"[{SEVERITY_STYLE[rating.severity]}]{value}[/]"
-
-
-def _whole_resource(check: Check, change: ChangeKind) -> str:
-    if change == ChangeKind.DELETE:
-        return "deleted out of band" if check is Check.DRIFT else "removed from the program"
-    if change == ChangeKind.CREATE:
-        return "in the program, not in state"
-    return change

@@ -13,7 +13,7 @@ from driftwarden.cli._context import app_state, handle_errors, stdout
 
 if TYPE_CHECKING:
     from driftwarden.config import Config
-    from driftwarden.service.watch import AuditWatch
+    from driftwarden.service.sources.watch import AuditWatch
 
 
 @handle_errors
@@ -47,7 +47,7 @@ def serve_command(
     signals: list[int] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        signals.append(signum)  # no lock in a handler (see service/daemon/loop.py)
+        signals.append(signum)  # no lock in a handler (see hosts/single/daemon.py)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -73,7 +73,7 @@ def _webhook_watch(config: Config) -> AuditWatch | None:
     import threading
 
     from driftwarden.service.runtime import Runtime
-    from driftwarden.service.watch import AuditWatch
+    from driftwarden.service.sources.watch import AuditWatch
 
     webhooks = [
         s

@@ -16,18 +16,14 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One row per configured stack: state, open findings, last and next scan."""
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.service.views import sources_view, status_view, trust_view
+    from driftwarden.api import Warden
 
-    config = app_state(ctx).load()
-    runtime = Runtime.open_reader(config)
-    rows = status_view(config, runtime.store)
-    sources = sources_view(config, runtime.store)
-    trust = trust_view(config, runtime.store)
+    with Warden.open_reader(app_state(ctx).config_path) as warden:
+        status = warden.status()
     if as_json:
-        print_json({"stacks": rows, **({"audit_sources": sources} if sources else {}),
-                    "audit": trust})  # fmt: skip
+        print_json(status)
         return
+    rows, sources, trust = status["stacks"], status.get("audit_sources", []), status["audit"]
     running = any(r["running_on"] for r in rows)  # a column only while checks run
     stdout.print(
         table(

@@ -24,27 +24,16 @@ def trigger_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the request ids as JSON.")] = False,
 ) -> None:
     """Queue scans for the running daemon; it picks them up within seconds."""
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.store.requests import request_scan
+    from driftwarden.api import Warden
 
-    config = app_state(ctx).load()
-    stacks = [config.stack(name) for name in dict.fromkeys(names)]
     checks = None
     if check is not None:
-        checks = [c.value for c in Check] if check is CheckChoice.BOTH else [check.value]
-    runtime = Runtime.open(config)
-    with runtime.store.write() as session:
-        requests = [
-            request_scan(session, runtime.store.audit, stack=s.name, checks=checks,
-                         actor=runtime.actor)
-            for s in stacks
-        ]  # fmt: skip
+        checks = list(Check) if check is CheckChoice.BOTH else [Check(check.value)]
+    with Warden.open(app_state(ctx).config_path) as warden:
+        requests = warden.trigger(names, checks=checks)
     if as_json:
-        print_json({"requests": [
-            {"request_id": r.id, "stack": r.stack, "requested_at": r.requested_at.isoformat()}
-            for r in requests
-        ]})  # fmt: skip
+        print_json({"requests": requests})
         return
     for request in requests:
-        stdout.print(f"requested a scan of {request.stack} ({request.id})")
+        stdout.print(f"requested a scan of {request['stack']} ({request['request_id']})")
     stdout.print("the daemon picks requests up within seconds: see `driftwarden history`")

@@ -26,7 +26,7 @@ def worker_command(
     elected scheduler through the database.
     """
     from driftwarden.config import find_config
-    from driftwarden.service.distributed.worker import Worker
+    from driftwarden.hosts.distributed.host import Worker
 
     logs.configure(json_logs)
     worker = Worker(find_config(app_state(ctx).config_path), name=name)

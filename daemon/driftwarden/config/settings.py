@@ -14,6 +14,7 @@ import re
 import tomllib
 import typing
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -352,6 +353,11 @@ class TargetConfig(_Model):
     def accepts(self, severity: str | None) -> bool:
         """Whether a finding of `severity` (None: unrated) passes `min_severity`."""
         return self.min_severity is None or at_least(severity, Severity(self.min_severity))
+
+    def wants(self, event: str) -> bool:
+        """Whether messages of `event` go to this target: those `events` lists; a digest
+        always (whoever queues one chose the target: by its `digest` schedule or by name)."""
+        return event == NotificationEvent.DRIFT_DIGEST or event in self.events
 
     @field_validator("url_file", "config_file")
     @classmethod
@@ -772,12 +778,22 @@ class Config(_Model):
         return stack.timeout or self.daemon.default_timeout
 
     def risk_rules(self) -> list[Rule]:
-        own = [rule.rule() for rule in self.rules]
-        return own + list(BUILTIN_RULES) if self.builtin_rules else own
+        """The user's `[[rules]]`, then the built-in ones: compiled once per config."""
+        return list(self.compiled_risk_rules)
 
     def noise_rules(self) -> list[Ignore]:
-        """The built-in per-provider noise profiles, then the user's `[[ignore]]` rules."""
-        return builtin_noise() + [entry.ignore() for entry in self.ignore]
+        """The built-in per-provider noise profiles, then the user's `[[ignore]]` rules:
+        compiled once per config."""
+        return list(self.compiled_noise_rules)
+
+    @cached_property
+    def compiled_risk_rules(self) -> tuple[Rule, ...]:
+        own = [rule.rule() for rule in self.rules]
+        return tuple(own + list(BUILTIN_RULES) if self.builtin_rules else own)
+
+    @cached_property
+    def compiled_noise_rules(self) -> tuple[Ignore, ...]:
+        return tuple(builtin_noise() + [entry.ignore() for entry in self.ignore])
 
     def remediation_of(self, stack: StackConfig) -> RemediationPolicy:
         given = stack.remediation.model_fields_set

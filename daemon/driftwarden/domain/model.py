@@ -64,6 +64,17 @@ class OperationStatus(StrEnum):
         return self in (OperationStatus.FAILED, OperationStatus.TIMED_OUT)
 
 
+def failure_streak(statuses: Iterable[str]) -> int:
+    """Consecutive failures, newest first; cancelled/interrupted runs neither count nor break."""
+    streak = 0
+    for status in statuses:
+        if OperationStatus(status).is_failure:
+            streak += 1
+        elif status == OperationStatus.SUCCEEDED:
+            break
+    return streak
+
+
 class OperationOutcome(StrEnum):
     """What an operation found or did, recorded beside its status: a check's verdict, a
     remediation step's result, or `error` when it ended without one."""
@@ -163,6 +174,35 @@ class NotificationEvent(StrEnum):
     TEST = "test"  # `driftwarden notify test`
 
 
+class RemediationMode(StrEnum):
+    """How drift is undone: `refresh` accepts the live values into state; `up` puts the
+    infrastructure back to the program."""
+
+    REFRESH = "refresh"
+    UP = "up"
+
+
+class RemediationStatus(StrEnum):
+    """How a remediation ended."""
+
+    NOTHING_TO_DO = "nothing_to_do"
+    DRY_RUN = "dry_run"
+    REFUSED = "refused"  # by its guardrails: nothing was changed
+    NEEDS_APPROVAL = "needs_approval"
+    DECLINED = "declined"  # by whoever was shown the plan
+    SUCCEEDED = "succeeded"
+    INCOMPLETE = "incomplete"  # it ran, differences remain
+    FAILED = "failed"
+
+
+class NotificationStatus(StrEnum):
+    """Where a queued message stands in the outbox."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # every attempt used
+
+
 class AuditAction(StrEnum):
     """What an audit event records. A stack update read from the stack's own history is
     recorded as `stack.<its kind>` (`StackUpdate.action`): Pulumi names those kinds."""
@@ -209,7 +249,20 @@ def urn_name(urn: str) -> str:
 
 
 REDACTED = "[secret]"
-STATE_SOURCE = "state"  # PropertyChange.source of what a change of the state wrote
+
+
+class DifferenceSource(StrEnum):
+    """Where a difference was found (`PropertyChange.source`)."""
+
+    DIFF = "diff"  # the provider's diff reported it
+    # found by comparing the state's outputs with the refreshed ones where the provider's
+    # diff was silent
+    OUTPUTS = "outputs"
+    INVENTORY = "inventory"  # a field of an object no stack manages
+    STATE = "state"  # what a change of the state wrote
+
+
+STATE_SOURCE = DifferenceSource.STATE
 
 
 @dataclass(frozen=True)
@@ -219,10 +272,7 @@ class PropertyChange:
     expected: Any  # what the state says (None when absent)
     actual: Any  # the live value (drift) or the planned one (code)
     secret: bool = False  # True => expected and actual are REDACTED
-    # "diff": the provider's diff reported it; "outputs": found by comparing the state's
-    # outputs with the refreshed ones where the provider's diff was silent; "inventory":
-    # a field of an object no stack manages; "state": what a change of the state wrote.
-    source: str = "diff"
+    source: str = DifferenceSource.DIFF  # a DifferenceSource
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ from driftwarden.domain.model import (
     REDACTED,
     STATE_SOURCE,
     ChangeKind,
+    DifferenceSource,
     DiffKind,
     PropertyChange,
     ResourceChange,
@@ -178,7 +179,7 @@ def _outputs_changes(
         if not any(overlaps(path, other) for other in seen):
             seen.append(path)
             found.append(_property_change(path, DiffKind.ADD, {}, live, sensitive))
-    return [replace(change, source="outputs") for change in found]
+    return [replace(change, source=DifferenceSource.OUTPUTS) for change in found]
 
 
 def _unrequested_items(desired: Any, live: Any, prefix: list[Segment]) -> Iterator[list[Segment]]:

@@ -12,6 +12,7 @@ from driftwarden.domain.model import (
     REDACTED,
     STATE_SOURCE,
     ChangeKind,
+    DifferenceSource,
     DiffKind,
     PropertyChange,
     ResourceChange,
@@ -71,7 +72,7 @@ _MACHINE_MADE = {("", "ServiceAccount", "default"), ("", "ConfigMap", "kube-root
 _ENGINE_MANAGER = "pulumi-kubernetes"
 # How many fields of an unmanaged object the risk rules read at most.
 PROPERTY_LIMIT = 500
-INVENTORY_SOURCE = "inventory"  # PropertyChange.source of an unmanaged object's fields
+INVENTORY_SOURCE = DifferenceSource.INVENTORY
 
 
 def unmanaged_urn(api_version: str, kind: str, namespace: str | None, name: str) -> str:

@@ -131,7 +131,6 @@ def at_least(severity: str | None, minimum: Severity) -> bool:
 # Kubernetes. Paths are the provider's (camelCase, as in the manifests). Most of these
 # differences are invisible to the provider's own diff, which prunes live lists to the
 # program's length: they are found by comparing outputs (driftwarden.drift.extract).
-_K8S = "kubernetes:"
 _RBAC_ROLES = "kubernetes:rbac.authorization.k8s.io/*:*Role"
 _RBAC_BINDINGS = "kubernetes:rbac.authorization.k8s.io/*:*RoleBinding"
 _WORKLOADS = "kubernetes:*"  # Pods and every kind with a pod template

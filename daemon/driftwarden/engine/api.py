@@ -3,6 +3,8 @@ command that never runs the engine (`status`, `history`, `--help`) never loads i
 
 from __future__ import annotations
 
+import functools
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -52,18 +54,29 @@ class CheckRun:
 
 
 def project_settings(project_dir: Path) -> dict[str, Any]:
-    """The project's Pulumi.yaml as a dict ({} when unreadable: the engine will say why)."""
-    import yaml  # a dependency of the pulumi SDK
-
+    """The project's Pulumi.yaml as a dict ({} when unreadable: the engine will say why).
+    Parsed once while the file is unchanged: a check asks for it several times."""
     for name in ("Pulumi.yaml", "Pulumi.yml"):
         path = project_dir / name
-        if path.is_file():
-            try:
-                settings = yaml.safe_load(path.read_text())
-            except (OSError, yaml.YAMLError):
-                return {}
-            return settings if isinstance(settings, dict) else {}
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        if not stat.S_ISREG(status.st_mode):
+            continue
+        return dict(_parsed(str(path), status.st_mtime_ns, status.st_size))
     return {}
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(path: str, _mtime_ns: int, _size: int) -> dict[str, Any]:
+    import yaml  # a dependency of the pulumi SDK
+
+    try:
+        settings = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def project_name(project_dir: Path) -> str:

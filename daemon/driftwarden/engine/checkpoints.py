@@ -2,7 +2,7 @@
 update left in the stack's history (`.pulumi/history/PROJECT/STACK/STACK-N.checkpoint.json`,
 in the order the backend numbers them) and the stack's current state
 (`.pulumi/stacks/PROJECT/STACK.json`). Other backends keep no per-update checkpoint: there
-the state export is compared with the one read before (service/state_audit.py)."""
+the state export is compared with the one read before (service/scan/state_audit.py)."""
 
 from __future__ import annotations
 

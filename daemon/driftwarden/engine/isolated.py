@@ -11,7 +11,6 @@ variable that the worker sets and every process it starts inherits.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -20,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -33,12 +32,11 @@ from driftwarden.engine.api import (
     CheckRun,
     EngineTarget,
     Progress,
-    file_backend_dir,
-    project_name,
 )
 from driftwarden.engine.errors import EngineError, EngineErrorKind
-from driftwarden.engine.worker import ENGINE_RUN_VARIABLE, Request
-from driftwarden.system.processes import kill_marked, pid_alive
+from driftwarden.engine.locks import remove_stale_locks
+from driftwarden.engine.process import ENGINE_RUN_VARIABLE, Request
+from driftwarden.system.processes import kill_marked
 
 # Between SIGINT (Pulumi cancels gracefully) and SIGKILL.
 INTERRUPT_GRACE_SECONDS = 10.0
@@ -78,13 +76,13 @@ class IsolatedEngine:
         self._lock = threading.Lock()
 
     def _spawn(self) -> _Worker:
-        """A fresh interpreter running engine/worker.py, not a fork (the daemon has
+        """A fresh interpreter running engine/process.py, not a fork (the daemon has
         threads, and a forked copy of them is unsafe) and not multiprocessing's spawn
         (which re-imports the daemon's main module in the worker and keeps a resource
         tracker process alive beside the daemon)."""
         ours, theirs = socket.socketpair()
         run_token = secrets.token_hex(8)
-        argv = [sys.executable, "-m", "driftwarden.engine.worker", str(theirs.fileno()),
+        argv = [sys.executable, "-m", "driftwarden.engine.process", str(theirs.fileno()),
                 run_token, str(os.getpid())]  # fmt: skip
         if self.pulumi_bin is not None:
             argv.append(str(self.pulumi_bin))
@@ -127,12 +125,6 @@ class IsolatedEngine:
                     retired.append(worker)
             self._top_up()
         _retire(retired)
-
-    @property
-    def spare_pids(self) -> list[int]:
-        """The workers waiting for a call."""
-        with self._lock:
-            return [w.process.pid for w in self._waiting]
 
     def start_ahead(self) -> None:
         """Start the spare workers now, before the first call needs one: their interpreter
@@ -338,57 +330,3 @@ def _stopped() -> EngineError:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-@dataclass(frozen=True)
-class LostRun:
-    """An engine run of driftwarden's whose process was lost (killed, its host gone): on
-    `host`, between `started` and `ended` (when it was found lost)."""
-
-    host: str
-    started: datetime
-    ended: datetime
-
-
-def engine_locks(target: EngineTarget) -> list[Path]:
-    """The file-backend lock files of `target` (none for other backends)."""
-    backend = file_backend_dir(target.backend_url)
-    if backend is None:
-        return []
-    locks = backend / ".pulumi" / "locks"
-    return sorted(locks.glob(f"*/{project_name(target.project_dir)}/{target.stack}/*.json"))
-
-
-def remove_stale_locks(target: EngineTarget, lost: Sequence[LostRun] = ()) -> list[Path]:
-    """Delete file-backend locks of `target` that a dead driftwarden run left.
-
-    A lock of this host whose pid is gone; or a lock of another host taken while one of
-    `lost` ran there (the caller holds the stack's database lock: no run of ours lives on
-    that stack anywhere). Any other lock — a live process's, a person's `pulumi up` on
-    another host — is respected.
-    """
-    removed = []
-    for lock in engine_locks(target):
-        try:
-            content: dict[str, Any] = json.loads(lock.read_text())
-        except (OSError, ValueError):
-            continue
-        pid = content.get("pid")
-        if content.get("hostname") == socket.gethostname():
-            stale = isinstance(pid, int) and not pid_alive(pid)
-        else:
-            stale = _taken_during(content, lost)
-        if stale:
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
-                removed.append(lock)
-    return removed
-
-
-def _taken_during(content: dict[str, Any], lost: Sequence[LostRun]) -> bool:
-    try:
-        taken = datetime.fromisoformat(str(content.get("timestamp")))
-    except ValueError:
-        return False
-    return any(run.host == content.get("hostname") and run.started <= taken <= run.ended
-               for run in lost)  # fmt: skip

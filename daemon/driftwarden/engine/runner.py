@@ -46,6 +46,15 @@ _SCRUBBED_PREFIXES = ("PULUMI_OPTION_",)
 _SCRUBBED = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 
+def scrub_environment() -> None:
+    """Remove what would change the engine's behaviour behind our back (the workspace
+    passes the process environment to every command). Only in an engine worker: a
+    process of its own, so the caller's environment is never touched."""
+    for key in list(os.environ):
+        if key in _SCRUBBED or key.startswith(_SCRUBBED_PREFIXES):
+            del os.environ[key]
+
+
 # What an update's environment says about who and where, without the noise.
 _PROVENANCE = ("git.", "vcs.", "ci.", "exec.", "pulumi.version", "pulumi.user", "updatedBy")
 
@@ -79,9 +88,6 @@ class Engine:
     """The real Pulumi CLI of the pinned version, shared by every check of a process."""
 
     def __init__(self, pulumi_bin: Path | None = None) -> None:
-        for key in list(os.environ):
-            if key in _SCRUBBED or key.startswith(_SCRUBBED_PREFIXES):
-                del os.environ[key]
         # Building a PulumiCommand runs `pulumi version`: locate builds one; share it.
         self.bin_dir, self.command = locate_engine(pulumi_bin)
         self._stacks: dict[tuple[str, str, tuple[tuple[str, str], ...]], Stack] = {}

@@ -7,16 +7,14 @@ never shown whatever they hold.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from driftwarden.domain import markdown as md
 from driftwarden.domain.model import (
     REDACTED,
-    ChangeKind,
     Check,
     FindingTransition,
     NotificationEvent,
@@ -24,7 +22,7 @@ from driftwarden.domain.model import (
     describe_attribution,
     urn_name,
 )
-from driftwarden.domain.text import ELLIPSIS, shorten
+from driftwarden.domain.text import ELLIPSIS, json_value, shorten, whole_resource
 from driftwarden.drift.rules import severity_rank
 
 EVENT_OF_TRANSITION: dict[TransitionKind, NotificationEvent] = {
@@ -41,7 +39,6 @@ ARROW = "→"
 ARROW_CAUSE = "—"
 _KIND_ORDER = {"opened": 0, "changed": 1, "accepted": 2, "resolved": 3}
 # Only what would change the rendering: chat flavours (Slack) show other escapes verbatim.
-_MD_SPECIAL = re.compile(r"([\\`*\[\]<>])")
 
 
 @dataclass(frozen=True)
@@ -66,23 +63,10 @@ class _Format:
     blank_between_resources: bool
 
 
-def _md_code(text: str) -> str:
-    """A CommonMark code span that survives backticks inside `text`."""
-    text = text.replace("\n", " ")
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _md_escape(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
-
-
 _MARKDOWN = _Format(
-    code=_md_code,
-    name=lambda name: f"**{_md_escape(name)}**",
-    prose=_md_escape,
+    code=md.code,
+    name=lambda name: f"**{md.escape(name)}**",
+    prose=md.escape,
     bullet="- ",
     blank_between_resources=True,
 )
@@ -99,40 +83,12 @@ _TEXT = _Format(
 
 
 def format_value(value: Any, *, limit: int = VALUE_CHARS) -> str:
-    """A value as JSON (so strings show their quotes and escapes), shortened to `limit`."""
-    if value is None:
-        return "(absent)"
-    try:
-        encoded = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        encoded = repr(value)
-    return shorten(encoded, limit)
+    """A value as JSON, shortened to `limit`; `(absent)` where there is none."""
+    return "(absent)" if value is None else json_value(value, limit=limit)
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else (plural or singular + 's')}"
-
-
-# What happened to a resource as a whole, by check and ChangeKind.
-_PENDING: dict[str, str] = {
-    ChangeKind.CREATE: "would be created",
-    ChangeKind.DELETE: "would be deleted",
-    ChangeKind.REPLACE: "would be replaced",
-    ChangeKind.UPDATE: "would be updated",
-}
-_DRIFTED: dict[str, str] = {
-    ChangeKind.DELETE: "deleted out of band",
-    ChangeKind.CREATE: "created out of band",
-    ChangeKind.REPLACE: "would need a replacement",
-    ChangeKind.UPDATE: "changed out of band",
-}
-
-
-def _whole_resource(change: str, check: str) -> str:
-    """What happened to a resource as a whole (a finding with path "")."""
-    if check == Check.CODE:
-        return _PENDING.get(change, f"pending {change}")
-    return _DRIFTED.get(change, f"drifted ({change})")
 
 
 # ---------------------------------------------------------------------------- findings
@@ -148,14 +104,14 @@ def _line(transition: FindingTransition, fmt: _Format) -> str:
         return code(REDACTED if secret else format_value(raw))
 
     if not t.path:
-        what = _whole_resource(t.change, t.check)
+        what = whole_resource(t.change, t.check)
         if t.kind == "opened":
             return f"{fmt.bullet}{what}"
         if t.kind == "resolved":
             return f"{fmt.bullet}resolved (was: {what})"
         if t.kind == "accepted":
             return f"{fmt.bullet}accepted into the state, not fixed (was: {what})"
-        before = _whole_resource(str((t.previous or {}).get("change", t.change)), t.check)
+        before = whole_resource(str((t.previous or {}).get("change", t.change)), t.check)
         return f"{fmt.bullet}changed: was {before}, now {what}"
 
     path = code(t.path)
@@ -333,7 +289,7 @@ def _digest_heading(stack: DigestStack, fmt: _Format) -> list[str]:
     if highest:
         summary += f", highest severity {highest}"
     if fmt is _MARKDOWN:
-        return [f"### {_md_escape(stack.name)} {ARROW_CAUSE} {summary}"]
+        return [f"### {md.escape(stack.name)} {ARROW_CAUSE} {summary}"]
     heading = f"{stack.name} {ARROW_CAUSE} {summary}"
     return [heading, "=" * len(heading)]
 
@@ -389,9 +345,9 @@ def render_check_failing(stack: str, check: str, error: str, consecutive: int) -
     history = f"driftwarden history --stack {stack}"
     fenced = error.replace("```", "'''")  # the error must not close its code block
     markdown = (
-        f"The {check} check of {_md_code(stack)} failed {times} in a row.\n\n"
+        f"The {check} check of {md.code(stack)} failed {times} in a row.\n\n"
         f"Last error:\n```\n{fenced}\n```\n\n"
-        f"See the operations: {_md_code(history)}"
+        f"See the operations: {md.code(history)}"
     )
     text = (
         f"The {check} check of {stack} failed {times} in a row.\n\n"
@@ -406,8 +362,8 @@ def render_check_recovered(stack: str, check: str, failures: int) -> Message:
     """A check of `stack` succeeded again after `failures` consecutive failures."""
     after = _plural(failures, "consecutive failure")
     markdown = (
-        f"The {check} check of {_md_code(stack)} succeeded again after {after}.\n\n"
-        f"Current state: {_md_code('driftwarden status')}"
+        f"The {check} check of {md.code(stack)} succeeded again after {after}.\n\n"
+        f"Current state: {md.code('driftwarden status')}"
     )
     text = (
         f"The {check} check of {stack} succeeded again after {after}.\n\n"
@@ -420,7 +376,7 @@ def render_check_recovered(stack: str, check: str, failures: int) -> Message:
 def render_test(target: str) -> Message:
     """The message `driftwarden notify test` sends to a target."""
     markdown = (
-        f"This is a test message from driftwarden to the target {_md_code(target)}.\n\n"
+        f"This is a test message from driftwarden to the target {md.code(target)}.\n\n"
         "If you can read it, notifications to this target work."
     )
     text = (
@@ -445,8 +401,8 @@ def render_remediation(
     closing = command or f"driftwarden history --stack {stack}"
     verb = "Approve with" if command else "See the operations"
     markdown = "\n".join(
-        [_md_escape(headline), "", *(f"- {_md_escape(line)}" for line in lines), "",
-         f"{verb}: {_md_code(closing)}"]
+        [md.escape(headline), "", *(f"- {md.escape(line)}" for line in lines), "",
+         f"{verb}: {md.code(closing)}"]
     )  # fmt: skip
     text = "\n".join([headline, "", *(f"- {line}" for line in lines), "", f"{verb}: {closing}"])
     return Message(event, f"{PREFIX} {stack}: {headline}", markdown, text)

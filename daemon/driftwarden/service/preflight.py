@@ -17,7 +17,7 @@ from driftwarden.config import Config, TargetConfig, load_config
 from driftwarden.domain.errors import ConfigError, DriftwardenError
 from driftwarden.engine.api import file_backend_dir
 from driftwarden.notify.deliver import unusable
-from driftwarden.service.notifications import target_urls
+from driftwarden.service.messages.notifications import target_urls
 from driftwarden.service.runtime import store_url
 from driftwarden.service.statedir import StateDir
 from driftwarden.store.db import probe_store
@@ -136,7 +136,7 @@ def _audit(config: Config) -> list[Problem]:
 def _sources(config: Config) -> list[Problem]:
     """What each audit source needs: a log it can read, a webhook token, a kubeconfig for
     the inventory; and whether the platform says it lost audit events."""
-    from driftwarden.service.platform import feed_errors, kubeconfig_of, stacks_of
+    from driftwarden.service.sources.platform import feed_errors, kubeconfig_of, stacks_of
     from driftwarden.sources.kubeapi import KubeApi
 
     problems = []

@@ -13,12 +13,12 @@ read-only and changes nothing, so an auditor with read access can run it.
 
 from __future__ import annotations
 
+import copy
 import getpass
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,6 +89,14 @@ def store_url(config: Config, state: StateDir) -> str:
 
 
 @dataclass
+class _EngineSlot:
+    """The runtime's engine workers, shared by its pinned views."""
+
+    engine: IsolatedEngine | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
 class Runtime:
     config: Config
     state: StateDir
@@ -96,6 +104,7 @@ class Runtime:
     actor: str
     # Engine workers started ahead and kept between calls: as many as may run at once.
     engine_workers: int | None = None  # None: [daemon] max_parallel
+    _engines: _EngineSlot = field(default_factory=_EngineSlot, repr=False)
 
     @classmethod
     def open(
@@ -115,7 +124,7 @@ class Runtime:
             store = open_store(store_url(config, state), load_audit_key(state.root))
             runtime = cls(config, state, store, actor or cli_actor(), engine_workers)
             if engine is not None:
-                runtime.__dict__["isolated_engine"] = engine  # the cached property's value
+                runtime._engines.engine = engine
             runtime._record_startup()
         except BaseException:
             if engine is not None:
@@ -134,13 +143,25 @@ class Runtime:
         store = open_store_read_only(url, key)
         return cls(config, state, store, cli_actor())
 
-    @cached_property
+    def pinned(self, config: Config | None = None) -> Runtime:
+        """This runtime with its config fixed (`config`, or the current one): a scan keeps
+        the config it started with when a reload swaps the running one meanwhile. Shares
+        the store and the engine workers."""
+        view = copy.copy(self)  # shares `_engines`: the engine workers, started once
+        view.config = config or self.config
+        return view
+
+    @property
     def isolated_engine(self) -> IsolatedEngine:
+        """Built on first use (readers never start one), once for every view."""
         from driftwarden.engine.isolated import IsolatedEngine
 
-        daemon = self.config.daemon
-        spares = self.engine_workers or daemon.max_parallel
-        return IsolatedEngine(daemon.pulumi_bin, spares=spares)
+        with self._engines.lock:
+            if self._engines.engine is None:
+                daemon = self.config.daemon
+                spares = self.engine_workers or daemon.max_parallel
+                self._engines.engine = IsolatedEngine(daemon.pulumi_bin, spares=spares)
+            return self._engines.engine
 
     @property
     def lock_dir(self) -> Path:
@@ -157,7 +178,7 @@ class Runtime:
         """Before an engine run, under the stack's lock: remove the file-backend locks that
         lost runs of ours left (a process killed mid-update leaves Pulumi's lock, and every
         later update would fail `locked`)."""
-        from driftwarden.engine.isolated import LostRun, engine_locks, remove_stale_locks
+        from driftwarden.engine.locks import LostRun, engine_locks, remove_stale_locks
 
         target = engine_target(stack, self.state)
         if not engine_locks(target):
@@ -170,13 +191,13 @@ class Runtime:
                            extra={"stack": stack.name, "lock": path.name})  # fmt: skip
 
     def retire_idle_workers(self) -> None:
-        if "isolated_engine" in self.__dict__:  # built once an engine call was made
-            self.isolated_engine.retire_idle()
+        if self._engines.engine is not None:  # built once an engine call was made
+            self._engines.engine.retire_idle()
 
     def close_engines(self) -> None:
         """End the engine workers started ahead (on the way out)."""
-        if "isolated_engine" in self.__dict__:
-            self.isolated_engine.close()
+        if self._engines.engine is not None:
+            self._engines.engine.close()
 
     @property
     def plan_dir(self) -> Path:

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from driftwarden.domain.model import (
     Attribution,
     AuditAction,
+    DifferenceSource,
     FindingTransition,
     PropertyChange,
     ResourceChange,
@@ -169,7 +170,8 @@ def accept_into_state(
         record = FindingRecord(
             id=new_finding_id(), stack=stack, check=STATE_CHECK, urn=change.urn,
             type=change.type, change=str(change.change), path=prop.path, kind=prop.kind,
-            expected=prop.expected, actual=prop.actual, secret=prop.secret, source="state",
+            expected=prop.expected, actual=prop.actual, secret=prop.secret,
+            source=DifferenceSource.STATE,
             severity=severity, rule=rule, attribution=attribution, first_seen=time,
             last_seen=time, occurrences=1, first_operation_id=change_key,
             last_operation_id=change_key,

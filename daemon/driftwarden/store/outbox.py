@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from driftwarden.domain.model import AuditAction
+from driftwarden.domain.model import AuditAction, NotificationStatus
 from driftwarden.store.audit import AuditChain
 from driftwarden.store.models import Notification, utcnow
 from driftwarden.system.processes import pid_alive
@@ -50,7 +50,7 @@ def enqueue(
     notification = Notification(
         id=f"nt-{secrets.token_hex(8)}", idempotency_key=key, target=target, event=event,
         stack=stack, operation_id=operation_id, title=title, markdown=markdown, text=text,
-        status="pending", attempts=0, next_attempt_at=now, created_at=now,
+        status=NotificationStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
     )  # fmt: skip
     session.add(notification)
     return notification
@@ -76,7 +76,7 @@ def due(session: Session, now: datetime | None = None, limit: int = 200) -> list
     rows = session.exec(
         select(Notification)
         .where(
-            Notification.status == "pending",
+            Notification.status == NotificationStatus.PENDING,
             or_(
                 col(Notification.next_attempt_at) <= now,
                 col(Notification.claimed_by).is_not(None),
@@ -107,7 +107,7 @@ def claim(
         update(Notification)
         .where(
             col(Notification.id) == notification.id,
-            col(Notification.status) == "pending",
+            col(Notification.status) == NotificationStatus.PENDING,
             free,
         )
         .values(next_attempt_at=now + lease, claimed_by=sender_id())
@@ -138,7 +138,11 @@ def record_attempt(
         "idempotency_key": notification.idempotency_key,
     }  # fmt: skip
     if ok:
-        notification.status, notification.sent_at, notification.last_error = "sent", now, None
+        notification.status, notification.sent_at, notification.last_error = (
+            NotificationStatus.SENT,
+            now,
+            None,
+        )
         audit.append(
             session, actor=actor, action=AuditAction.NOTIFICATION_SENT, stack=notification.stack,
             operation_id=notification.operation_id, outcome="sent", details=details,
@@ -146,7 +150,7 @@ def record_attempt(
     else:
         notification.last_error = error
         if notification.attempts >= max_attempts:
-            notification.status = "failed"
+            notification.status = NotificationStatus.FAILED
             audit.append(session, actor=actor, action=AuditAction.NOTIFICATION_FAILED,
                          stack=notification.stack, operation_id=notification.operation_id,
                          outcome="failed", details={**details, "error": error})  # fmt: skip

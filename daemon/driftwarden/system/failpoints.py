@@ -28,6 +28,8 @@ POINTS = (
 # Points outside a scan's path, each tested on its own.
 OTHER_POINTS = (
     "source.before-commit",  # an audit source's batch read and written, uncommitted
+    # a remediation's record or step end and its message written, uncommitted
+    "remediation.before-commit",
 )
 
 _counts: dict[str, int] = {}

@@ -22,16 +22,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from driftwarden import __version__
 from driftwarden.config import Config, is_loopback
 from driftwarden.domain.errors import DriftwardenError
 from driftwarden.domain.model import attribution_from_dict, describe_attribution, urn_name
+from driftwarden.domain.text import SEVERITIES, STACK_STATES
+from driftwarden.domain.version import __version__
 from driftwarden.service.logs import logger
-from driftwarden.service.metrics import snapshot
-from driftwarden.service.pages import (
-    SEVERITIES,
+from driftwarden.service.read.metrics import snapshot
+from driftwarden.service.read.pages import (
     SORT_KEYS,
-    STATES,
     AuditQuery,
     FleetQuery,
     NotFoundError,
@@ -54,7 +53,7 @@ from driftwarden.web.metrics import FleetCollector, registry_for
 
 if TYPE_CHECKING:
     from driftwarden.service.runtime import Runtime
-    from driftwarden.service.watch import AuditWatch
+    from driftwarden.service.sources.watch import AuditWatch
     from driftwarden.store.audit import VerifyReport
 
 # Every page: no script, no frame, no asset from elsewhere; styles are inline.
@@ -86,10 +85,11 @@ class WebState:
 
     @property
     def runtime(self) -> Runtime:
-        """The reader, with the config the daemon runs now (after any reload)."""
-        if self.running_config is not None:
-            self.reader.config = self.running_config()
-        return self.reader
+        """The reader, with the config the daemon runs now (after any reload): a view per
+        request; the shared reader is never written."""
+        if self.running_config is None:
+            return self.reader
+        return self.reader.pinned(self.running_config())
 
     def verify(self) -> VerifyReport:
         """Verify the chain; one verify at a time (a second request waits for the first,
@@ -145,7 +145,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.globals.update(
-        version=__version__, severities=SEVERITIES, states=STATES, sort_keys=SORT_KEYS
+        version=__version__, severities=SEVERITIES, states=STACK_STATES, sort_keys=SORT_KEYS
     )
     # A value as JSON, as the CLI shows it; the template escapes it like any text.
     environment.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
@@ -236,7 +236,7 @@ def create_app(state: WebState, *, token: str | None = None) -> ASGIApp:
 
     def audit(request: Request) -> dict[str, Any]:
         verify = request.query_params.get("verify") in ("1", "true", "yes")
-        data = audit_page(state.runtime, AuditQuery.parse(request.query_params), verify=False)
+        data = audit_page(state.runtime, AuditQuery.parse(request.query_params))
         if verify:
             data["verify"] = state.verify().to_dict()
         return data

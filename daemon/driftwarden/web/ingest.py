@@ -23,8 +23,8 @@ from starlette.responses import JSONResponse, Response
 from driftwarden.config import AuditSourceConfig, Config
 from driftwarden.domain.errors import DriftwardenError
 from driftwarden.service.logs import logger
-from driftwarden.service.platform import readers
-from driftwarden.service.watch import AuditWatch
+from driftwarden.service.sources.platform import readers
+from driftwarden.service.sources.watch import AuditWatch
 from driftwarden.sources.kubernetes import read_event_list
 
 INGEST_PREFIX = "/ingest/"

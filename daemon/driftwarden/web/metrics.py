@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from driftwarden.domain.model import StackState
-from driftwarden.service.metrics import Snapshot
+from driftwarden.domain.model import NotificationStatus
+from driftwarden.domain.text import STACK_STATES
+from driftwarden.service.read.metrics import Snapshot
 
 if TYPE_CHECKING:
     from driftwarden.store.audit import VerifyReport
-
-STATES = [state.value for state in StackState]
 
 
 class FleetCollector(Collector):
@@ -37,7 +36,7 @@ class FleetCollector(Collector):
             labels=["stack", "state"],
         )
         for stack, current in snap.stack_states.items():
-            for name in STATES:
+            for name in STACK_STATES:
                 state.add_metric([stack, name], 1.0 if name == current else 0.0)
         yield state
 
@@ -124,7 +123,7 @@ class FleetCollector(Collector):
             "Notifications in the outbox per status (pending, sent, failed)",
             labels=["status"],
         )
-        for status in ("pending", "sent", "failed"):
+        for status in NotificationStatus:
             outbox.add_metric([status], float(snap.outbox.get(status, 0)))
         yield outbox
 

@@ -15,7 +15,7 @@ from driftwarden.config import Config, WebSettings
 from driftwarden.domain.errors import UsageError
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
-from driftwarden.service.watch import AuditWatch
+from driftwarden.service.sources.watch import AuditWatch
 from driftwarden.web.app import WebState, create_app
 from driftwarden.web.auth import require_credential
 

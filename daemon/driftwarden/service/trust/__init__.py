@@ -1,0 +1,1 @@
+"""The audit chain made verifiable and kept off the host: signed digests and forwarding."""
