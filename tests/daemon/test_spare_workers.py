@@ -11,8 +11,9 @@ import time
 import pytest
 
 from driftwarden.config import load_config
+from driftwarden.domain.model import ErrorKind
 from driftwarden.engine.api import Action, EngineTarget
-from driftwarden.engine.errors import EngineError, EngineErrorKind
+from driftwarden.engine.errors import EngineError
 from driftwarden.engine.isolated import SPARE_IDLE_SECONDS, IsolatedEngine
 from driftwarden.service.runtime import engine_target
 from driftwarden.service.statedir import StateDir
@@ -88,7 +89,7 @@ def test_a_stopped_call_takes_its_worker_down_and_a_fresh_one_takes_its_place(
         cancel.set()  # a shutdown already under way when the call starts
         with pytest.raises(EngineError) as stopped:
             engine.run(target, Action.DRIFT, timeout=120, cancel=cancel)
-        assert stopped.value.kind is EngineErrorKind.CANCELLED
+        assert stopped.value.kind is ErrorKind.CANCELLED
         assert not alive(worker), "a stopped worker is never used again"
         (fresh,) = spare_pids()
         assert fresh != worker

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from driftwarden.engine.errors import EngineError, EngineErrorKind
+from driftwarden.domain.model import ErrorKind
+from driftwarden.engine.errors import EngineError
 from driftwarden.engine.locate import VERIFIED, locate_engine, pinned_version
 from driftwarden.engine.runner import Engine
 
@@ -31,7 +32,7 @@ def test_a_version_read_once_is_kept_and_a_changed_binary_is_read_again(
     verified.write_text(json.dumps({key: [mtime, size, "3.1.0"]}))
     with pytest.raises(EngineError) as wrong:
         locate_engine(bin_dir)
-    assert wrong.value.kind is EngineErrorKind.CLI_VERSION
+    assert wrong.value.kind is ErrorKind.CLI_VERSION
 
     # A binary that changed since (another mtime) is read again, and the record mended.
     verified.write_text(json.dumps({key: [mtime - 1, size, "3.1.0"]}))

@@ -207,7 +207,7 @@ def test_the_daemon_checks_within_seconds_from_the_log_and_from_the_webhook(
                             "--type=merge", f'-p={{"data":{{"LOG_LEVEL":"{source}"}}}}',
                             who="mallory")  # fmt: skip
             try:
-                took = wait_for(lambda: _notified(http_endpoint, "mallory"), 60)
+                took = wait_for(lambda: notified_naming(http_endpoint, "mallory"), 60)
             except AssertionError:
                 daemon.send_signal(signal.SIGTERM)
                 logs = daemon.communicate(timeout=60)[0][-3000:]
@@ -230,7 +230,7 @@ def _checks(k8s: KubeFleet) -> int:
     return sum(op["status"] == "succeeded" for op in ran.json["operations"])
 
 
-def _notified(endpoint: HttpEndpoint, person: str) -> bool:
+def notified_naming(endpoint: HttpEndpoint, person: str) -> bool:
     return any(f"changed by {person} with kubectl" in request.body.decode()
                for request in list(endpoint.requests))  # fmt: skip
 

@@ -13,7 +13,7 @@ import pytest
 from tests.distributed.cluster import Cluster as Workers
 from tests.distributed.cluster import wait_until
 from tests.k8s.conftest import PROVIDER_VERSION, KubeFleet
-from tests.k8s.test_audit import _notified, file_source, notifying
+from tests.k8s.test_audit import file_source, notified_naming, notifying
 from tests.notify.conftest import HttpEndpoint
 from tests.pgserver import PostgresServer, create_database, drop_database
 from tests.store.conftest import postgres_server
@@ -74,7 +74,9 @@ def test_a_write_requests_a_check_through_the_queue(
         who="mallory",
     )
     wait_until("a check the audit log requested", lambda: "request" in checks(), 60)
-    wait_until("the notification naming mallory", lambda: _notified(http_endpoint, "mallory"), 60)
+    wait_until(
+        "the notification naming mallory", lambda: notified_naming(http_endpoint, "mallory"), 60
+    )
     findings = k8s.cli("drift", "show", "web", "--json").json["findings"]
     (changed,) = [f for f in findings if f["path"] == "data.LOG_LEVEL"]
     assert changed["actual"] == "queued"

@@ -266,3 +266,21 @@ def test_concurrent_senders_deliver_each_message_once(
     assert len(http_endpoint.requests) == 2  # the failed attempt, then exactly one delivery
     (row,) = outbox(fleet)
     assert (row["status"], row["attempts"]) == ("sent", 2)
+
+
+def test_notify_test_reaches_each_target_and_fails_on_a_dead_one(
+    fleet: Fleet, http_endpoint: HttpEndpoint
+) -> None:
+    configure(fleet, {"hook": http_endpoint.url(), "dead": "json://127.0.0.1:9/"})
+    result = fleet.cli("notify", "test", "--json")
+    assert result.code == 1, "one target could not be reached"
+    by_target = {r["target"]: r for r in json.loads(result.stdout)["results"]}
+    assert by_target["hook"]["ok"] is True
+    assert by_target["dead"]["ok"] is False
+    assert by_target["dead"]["error"]
+    (request,) = http_endpoint.requests
+    assert "test message from driftwarden" in request.json()["message"]
+    events = [json.loads(line) for line in fleet.cli("audit", "export").stdout.splitlines()]
+    tests = {e["unmapped"]["details"]["target"]: e["status_detail"]
+             for e in events if e["activity_name"] == "notification.test"}  # fmt: skip
+    assert tests == {"hook": "sent", "dead": "failed"}, "each attempt is audited"

@@ -3,7 +3,8 @@ tests/remediation/test_update_plans.py), reduced to names, never values."""
 
 from __future__ import annotations
 
-from driftwarden.engine.errors import EngineErrorKind, classify_failure
+from driftwarden.domain.model import ErrorKind
+from driftwarden.engine.errors import classify_failure
 
 OUTPUT = """\
 Diagnostics:
@@ -17,7 +18,7 @@ connection refused, token=s3cr3t-value
 
 def test_a_plan_violation_names_the_resource_and_property_only() -> None:
     error = classify_failure(OUTPUT, [], stack="dev", backend_url="file:///tmp/backend")
-    assert error.kind is EngineErrorKind.PLAN_CHANGED
+    assert error.kind is ErrorKind.PLAN_CHANGED
     assert "readme: content changed" in error.message
     assert "s3cr3t-value" not in error.message
     assert "Managed by Pulumi" not in error.message

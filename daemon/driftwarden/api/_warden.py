@@ -26,12 +26,19 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TextIO, overload
 
 from driftwarden.api._results import ScanReport
 from driftwarden.config import Config, find_config, load_config
-from driftwarden.domain.errors import UsageError
-from driftwarden.domain.model import Check, RemediationMode, Severity, Trigger
+from driftwarden.domain.errors import DriftwardenError, UsageError
+from driftwarden.domain.model import (
+    Check,
+    NotificationStatus,
+    RemediationMode,
+    Severity,
+    Trigger,
+)
 from driftwarden.service.read.views import (
     audit_event_view,
     findings_view,
     history_view,
+    notifications_view,
     sources_view,
     state_changes_view,
     status_view,
@@ -51,6 +58,7 @@ ConfigSource = str | os.PathLike[str] | Config | None
 StackProgress = Callable[[str, Check, str], None]  # stack name, check, what the engine does
 ExportFormat = Literal["ocsf", "native"]
 ReportFormat = Literal["html", "md", "json"]
+OutboxStatus = Literal["pending", "sent", "failed"]
 
 
 def _load(config: ConfigSource) -> Config:
@@ -110,7 +118,8 @@ class Warden:
     def open_reader(cls, config: ConfigSource = None, *, actor: str | None = None) -> Self:
         """A Warden that only reads: the store is opened read-only, and nothing is
         created, migrated or written (an auditor with read access can use it). Methods
-        that write (`scan`, `remediate`, `trigger`, `prune`, `deliver`) refuse."""
+        that write (`scan`, `remediate`, `trigger`, `deliver`, `notify_test`, `digest`,
+        `prune`, `upgrade`, `sign_digest`, `forward`) refuse."""
         return cls(_load(config), read_only=True, actor=actor)
 
     def close(self) -> None:
@@ -281,6 +290,76 @@ class Warden:
         runtime = self._writer()
         return deliver_due(runtime.store, self._config, runtime.actor)
 
+    def notify_test(self) -> list[dict[str, Any]]:
+        """`driftwarden notify test`: send a test message to every configured target now
+        (not through the outbox) and audit each attempt (`notification.test`). One
+        `{"target", "ok", "error"}` per target: a target that fails does not raise."""
+        from driftwarden.notify.deliver import Delivery, deliver
+        from driftwarden.notify.render import render_test
+        from driftwarden.service.messages.notifications import target_config_files, target_urls
+        from driftwarden.store.outbox import record_test_message
+
+        self._require_writer("notify_test")
+        config = self._config
+        if not config.targets:
+            raise DriftwardenError(
+                f"{config.source}: no notification targets", hint="add a [[targets]] entry"
+            )
+        runtime = self._writer()
+        results: list[dict[str, Any]] = []
+        for target in config.targets:
+            try:
+                delivery = deliver(
+                    target_urls(target), render_test(target.name),
+                    config_files=target_config_files(target),
+                )  # fmt: skip
+            except DriftwardenError as exc:
+                delivery = Delivery(False, str(exc))
+            results.append({"target": target.name, "ok": delivery.ok, "error": delivery.error})
+            with runtime.store.write() as session:
+                record_test_message(
+                    session, runtime.store.audit, actor=runtime.actor, target=target.name,
+                    sent=delivery.ok, error=delivery.error,
+                )  # fmt: skip
+        return results
+
+    def digest(self, targets: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """`driftwarden notify digest`: queue the digest of everything still open for
+        these targets (default: every target with a digest schedule) and deliver it now,
+        as the daemon does on schedule. One `{"target", "status" ("queued", …, or
+        "nothing_open": none sent), "stacks", "findings", "notification_id", "error"}`
+        per target; `error` is why it was not delivered (it stays queued)."""
+        from driftwarden.service.messages.digest import queue_digest
+        from driftwarden.service.messages.notifications import deliver_due
+
+        self._require_writer("digest")
+        config = self._config
+        names = _names(targets)
+        if names:
+            chosen = []
+            for name in dict.fromkeys(names):
+                target = config.target(name)
+                if target is None:
+                    known = ", ".join(t.name for t in config.targets) or "none configured"
+                    raise UsageError(f"no target named {name!r}", hint=f"known targets: {known}")
+                chosen.append(target)
+        else:
+            chosen = [target for target in config.targets if target.digest is not None]
+            if not chosen:
+                raise UsageError(
+                    f"{config.source}: no target has a digest schedule",
+                    hint='set digest = "daily at 09:00" on a [[targets]] entry, or use '
+                    "--target NAME",
+                )
+        runtime = self._writer()
+        results = [queue_digest(runtime.store, config, target) for target in chosen]
+        report = deliver_due(runtime.store, config, runtime.actor)
+        return [
+            {"target": r.target, "status": r.status, "stacks": r.stacks, "findings": r.findings,
+             "notification_id": r.notification_id, "error": report.errors.get(r.target)}
+            for r in results
+        ]  # fmt: skip
+
     def prune(self, older_than: timedelta) -> dict[str, Any]:
         """`driftwarden db prune`: delete operations (and their changes) started more
         than `older_than` ago — never audit events, running operations, or operations an
@@ -298,6 +377,89 @@ class Warden:
             record_prune(session, runtime.store.audit, actor=runtime.actor, older_than=cutoff,
                          result=result)  # fmt: skip
         return {"cutoff": cutoff.isoformat(), **result.__dict__}
+
+    def upgrade(self) -> dict[str, str]:
+        """`driftwarden db upgrade`: apply pending schema migrations (opening the store
+        as a writer already does): `{"revision", "database_url"}`, the URL without its
+        password."""
+        from driftwarden.store.db import redact_db_url, upgrade
+
+        self._require_writer("upgrade")
+        store = self._writer().store
+        return {"revision": upgrade(store), "database_url": redact_db_url(store.url)}
+
+    # -- the audit chain's trust: signed digests, forwarding (writers) --------------------
+
+    def sign_digest(self) -> dict[str, Any] | None:
+        """`driftwarden audit digest`: sign a digest of the events since the last one now
+        (the daemon does it every `[audit] digest_every` and when it stops). The digest's
+        payload (`number`, `first_seq`, `last_seq`, `key`, …) and the chain's new `head`
+        ("SEQ:HASH"); None when no event came since the last digest. UsageError without
+        a signing key (`Warden.keygen` makes one)."""
+        from driftwarden.service.trust.digests import sign_digest, signing_keys
+
+        self._require_writer("sign_digest")
+        runtime = self._writer()
+        if signing_keys(runtime.config, runtime.state) is None:
+            raise UsageError(
+                "no audit signing key",
+                hint="generate one with `driftwarden audit keygen`, or set [audit] "
+                "signing_key_file",
+            )
+        sealed = sign_digest(runtime, force=True)
+        return None if sealed is None else {**sealed.payload, "head": sealed.head}
+
+    def forward(self, *, timeout: timedelta | float = 60.0) -> list[dict[str, Any]]:
+        """`driftwarden audit forward`: send every audit event not yet forwarded to each
+        `[[audit.forward]]` destination, retrying until each has taken them or `timeout`
+        (seconds, or a timedelta) passed. One `{"name", "seq", "head", "behind",
+        "failures", "last_error"}` per destination: `behind` > 0 if it is not there yet."""
+        import threading
+
+        from driftwarden.service.trust.forward import Forwarder
+
+        self._require_writer("forward")
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        if not seconds > 0:
+            raise UsageError(f"timeout must be positive, not {timeout}")
+        if not self._config.audit.forward:
+            raise UsageError("no [[audit.forward]] destination is configured")
+        runtime = self._writer()
+        head = runtime.store.audit.head(runtime.store)[0]
+        reached = Forwarder(runtime, threading.Event()).drain(seconds)
+        return [
+            {"name": name, "seq": c.seq, "head": head, "behind": head - c.seq,
+             "failures": c.failures, "last_error": c.last_error}
+            for name, c in reached.items()
+        ]  # fmt: skip
+
+    @staticmethod
+    def keygen(
+        out: str | os.PathLike[str] | None = None,
+        *,
+        config: ConfigSource = None,
+        force: bool = False,
+    ) -> dict[str, str]:
+        """`driftwarden audit keygen`: generate the Ed25519 key pair that signs the audit
+        digests, without a store: the private key (0600) at `out`, by default where the
+        daemon looks for it (`config` is read for that, found as `Warden.open` finds it,
+        only when `out` is None), and its public key beside it (`.pub`). Never over an
+        existing key unless `force`. `{"private_key", "public_key", "fingerprint"}`."""
+        from driftwarden.service.statedir import StateDir
+        from driftwarden.service.trust.digests import signing_key_path
+        from driftwarden.system.signing import PUBLIC_SUFFIX, generate_key_pair
+
+        if out is None:
+            loaded = _load(config)
+            state = StateDir.for_config(loaded)
+            state.ensure()
+            path = signing_key_path(loaded, state)
+        else:
+            path = Path(out)
+        key = generate_key_pair(path, force=force)
+        public = path.with_name(path.name + PUBLIC_SUFFIX)
+        return {"private_key": str(path), "public_key": str(public),
+                "fingerprint": key.fingerprint}  # fmt: skip
 
     # -- reading ------------------------------------------------------------------------
 
@@ -331,6 +493,23 @@ class Warden:
         property by property, the most severe first."""
         self._config.stack(stack)
         return findings_view(self._reader(), stack)
+
+    def notifications(
+        self, status: NotificationStatus | OutboxStatus | None = None, *, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """`driftwarden notify list --json`'s `notifications`: the outbox's queued
+        (`pending`), `sent` and `failed` messages (only `status` ones, when given),
+        newest first."""
+        try:
+            wanted = None if status is None else NotificationStatus(status)
+        except ValueError:
+            known = ", ".join(state.value for state in NotificationStatus)
+            raise UsageError(f"status is one of {known}, not {status!r}") from None
+        if limit < 1:
+            raise UsageError(f"limit must be at least 1, not {limit}")
+        return notifications_view(
+            self._reader(), status=None if wanted is None else wanted.value, limit=limit
+        )
 
     def audit_log(
         self,

@@ -185,25 +185,16 @@ def keygen_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Generate the Ed25519 key pair that signs the audit digests."""
-    from driftwarden.service.statedir import StateDir
-    from driftwarden.service.trust.digests import signing_key_path
-    from driftwarden.system.signing import PUBLIC_SUFFIX, generate_key_pair
+    from driftwarden.api import Warden
 
-    if out is None:
-        config = app_state(ctx).load()
-        state = StateDir.for_config(config)
-        state.ensure()
-        out = signing_key_path(config, state)
-    key = generate_key_pair(out, force=force)
-    public = out.with_name(out.name + PUBLIC_SUFFIX)
-    result = {"private_key": str(out), "public_key": str(public), "fingerprint": key.fingerprint}
+    result = Warden.keygen(out, config=app_state(ctx).config_path, force=force)
     if as_json:
         print_json(result)
         return
-    stdout.print(f"private key: {escape(str(out))} (0600: keep it on this host, or as the "
-                 "systemd credential audit-signing-key)")  # fmt: skip
-    stdout.print(f"public key:  {escape(str(public))} (give it to your auditors)")
-    stdout.print(f"fingerprint: {key.fingerprint}")
+    stdout.print(f"private key: {escape(result['private_key'])} (0600: keep it on this host, "
+                 "or as the systemd credential audit-signing-key)")  # fmt: skip
+    stdout.print(f"public key:  {escape(result['public_key'])} (give it to your auditors)")
+    stdout.print(f"fingerprint: {result['fingerprint']}")
 
 
 @audit_app.command("digest")
@@ -214,25 +205,18 @@ def digest_command(
 ) -> None:
     """Sign a digest of the events since the last one now (the daemon does it every
     [audit] digest_every and when it stops)."""
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.service.trust.digests import sign_digest, signing_keys
+    from driftwarden.api import Warden
 
-    runtime = Runtime.open(app_state(ctx).load())
-    if signing_keys(runtime.config, runtime.state) is None:
-        raise UsageError(
-            "no audit signing key",
-            hint="generate one with `driftwarden audit keygen`, or set [audit] signing_key_file",
-        )
-    sealed = sign_digest(runtime, force=True)
+    with Warden.open(app_state(ctx).config_path) as warden:
+        digest = warden.sign_digest()
     if as_json:
-        print_json(None if sealed is None else {**sealed.payload, "head": sealed.head})
-    elif sealed is None:
+        print_json(digest)
+    elif digest is None:
         stdout.print("nothing to sign: no event since the last digest")
     else:
-        payload = sealed.payload
         stdout.print(
-            f"digest {payload['number']} signed: events {payload['first_seq']}.."
-            f"{payload['last_seq']}; head {sealed.head}"
+            f"digest {digest['number']} signed: events {digest['first_seq']}.."
+            f"{digest['last_seq']}; head {digest['head']}"
         )
 
 
@@ -247,25 +231,14 @@ def forward_command(
 ) -> None:
     """Send every audit event not yet forwarded to each [[audit.forward]] destination,
     then exit (the daemon forwards as events happen); exit 1 if one is still behind."""
-    import threading
-
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.service.trust.forward import Forwarder
+    from driftwarden.api import Warden
 
     try:
         seconds = parse_duration(timeout)
     except (ValueError, DurationRangeError) as exc:
         raise UsageError(f"--timeout: {exc}") from None
-    runtime = Runtime.open(app_state(ctx).load())
-    if not runtime.config.audit.forward:
-        raise UsageError("no [[audit.forward]] destination is configured")
-    head = runtime.store.audit.head(runtime.store)[0]
-    reached = Forwarder(runtime, threading.Event()).drain(seconds)
-    rows = [
-        {"name": name, "seq": c.seq, "head": head, "behind": head - c.seq,
-         "failures": c.failures, "last_error": c.last_error}
-        for name, c in reached.items()
-    ]  # fmt: skip
+    with Warden.open(app_state(ctx).config_path) as warden:
+        rows = warden.forward(timeout=seconds)
     if as_json:
         print_json({"destinations": rows})
     else:

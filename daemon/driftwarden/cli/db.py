@@ -18,12 +18,11 @@ db_app = typer.Typer(help="Manage the audit store.", no_args_is_help=True)
 @handle_errors
 def upgrade_command(ctx: typer.Context) -> None:
     """Apply pending schema migrations (also done automatically on start)."""
-    from driftwarden.service.runtime import Runtime
-    from driftwarden.store.db import redact_db_url, upgrade
+    from driftwarden.api import Warden
 
-    runtime = Runtime.open(app_state(ctx).load())  # opening migrates
-    revision = upgrade(runtime.store)
-    stdout.print(f"schema at revision {revision} ({redact_db_url(runtime.store.url)})")
+    with Warden.open(app_state(ctx).config_path) as warden:
+        done = warden.upgrade()
+    stdout.print(f"schema at revision {done['revision']} ({done['database_url']})")
 
 
 @db_app.command("prune")

@@ -24,22 +24,6 @@ class Mode(StrEnum):
     UP = "up"
 
 
-def describe(result: Remediation) -> dict[str, object]:
-    from driftwarden.service.scan.remediate import GUARANTEE_OF
-
-    return {
-        "stack": result.stack, "mode": result.mode, "status": result.status,
-        "plan": [change.to_dict() for change in result.plan],
-        "allowed": result.verdict.allowed, "reasons": list(result.verdict.reasons),
-        "plan_operation_id": result.plan_operation_id,
-        "apply_operation_id": result.apply_operation_id,
-        "verification": result.verification.to_dict() if result.verification else None,
-        "remaining": result.remaining,
-        "guarantee": GUARANTEE_OF[result.mode],
-        "error": result.error,
-    }  # fmt: skip
-
-
 def show_plan(result: Remediation) -> None:
     rows = []
     for change in result.plan:
@@ -94,7 +78,7 @@ def remediate_command(
 
         result = warden.remediate(name, mode=mode.value, dry_run=dry_run, confirm=confirm)
     if as_json:
-        print_json(describe(result))
+        print_json(result.to_dict())
     else:
         if confirm is None or result.status != "declined":
             show_plan(result)

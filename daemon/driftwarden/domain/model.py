@@ -174,6 +174,26 @@ class NotificationEvent(StrEnum):
     TEST = "test"  # `driftwarden notify test`
 
 
+class ErrorKind(StrEnum):
+    """Why an operation failed (`error_kind`): the engine's errors, classified, and the
+    failures around it."""
+
+    CLI_MISSING = "cli_missing"
+    CLI_VERSION = "cli_version"
+    PLUGIN_MISSING = "plugin_missing"
+    NOT_DEPLOYED = "not_deployed"
+    PROGRAM_ERROR = "program_error"
+    PASSPHRASE = "passphrase"
+    BACKEND_UNREACHABLE = "backend_unreachable"
+    LOCKED = "locked"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    PLAN_CHANGED = "plan_changed"
+    ENGINE_ERROR = "engine_error"
+    ERROR = "error"  # a driftwarden error that is not the engine's
+    AUDIT_SOURCE = "audit_source"  # an audit source's list did not come back
+
+
 class RemediationMode(StrEnum):
     """How drift is undone: `refresh` accepts the live values into state; `up` puts the
     infrastructure back to the program."""

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
 from typing import Any
 
 from driftwarden.domain.errors import DriftwardenError
-from driftwarden.domain.model import urn_name
+from driftwarden.domain.model import ErrorKind, urn_name
 from driftwarden.domain.redact import redact_url
 
 
-class EngineErrorKind(StrEnum):
-    CLI_MISSING = "cli_missing"
-    CLI_VERSION = "cli_version"
-    PLUGIN_MISSING = "plugin_missing"
-    NOT_DEPLOYED = "not_deployed"
-    PROGRAM_ERROR = "program_error"
-    PASSPHRASE = "passphrase"
-    BACKEND_UNREACHABLE = "backend_unreachable"
-    LOCKED = "locked"
-    TIMED_OUT = "timed_out"
-    CANCELLED = "cancelled"
-    PLAN_CHANGED = "plan_changed"
-    ENGINE_ERROR = "engine_error"
-
-
 class EngineError(DriftwardenError):
-    def __init__(self, kind: EngineErrorKind, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, kind: ErrorKind, message: str, *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.kind = kind
 
@@ -66,14 +50,14 @@ def classify_failure(
     """Turn a failed engine run (its stderr/stdout and events) into one clear error."""
     if reason := program_error_reason(events):
         return EngineError(
-            EngineErrorKind.PROGRAM_ERROR,
+            ErrorKind.PROGRAM_ERROR,
             f"the Pulumi program failed: {reason}",
             hint="fix the program (run `pulumi preview` in the project directory for details)",
         )
     # Before the text matches below: the engine's message quotes the new values.
     if violation := plan_violation(output, events):
         return EngineError(
-            EngineErrorKind.PLAN_CHANGED,
+            ErrorKind.PLAN_CHANGED,
             f"the infrastructure changed since the plan was made: {violation}; "
             "the engine refused to go beyond the plan",
             hint="review the new plan (`driftwarden remediate NAME --mode up --dry-run`)",
@@ -82,7 +66,7 @@ def classify_failure(
         kind, name, version = missing.groups()
         version_text = f" v{version}" if version else ""
         return EngineError(
-            EngineErrorKind.PLUGIN_MISSING,
+            ErrorKind.PLUGIN_MISSING,
             f"the {kind} plugin {name}{version_text} is not installed and will not be downloaded",
             hint=f"add a [[plugins]] entry (name = {name!r}, version = {version or '…'!r}, "
             "path = the plugin's binary), or run `pulumi plugin install "
@@ -91,19 +75,19 @@ def classify_failure(
         )
     if _PASSPHRASE.search(output):
         return EngineError(
-            EngineErrorKind.PASSPHRASE,
+            ErrorKind.PASSPHRASE,
             f"cannot decrypt the secrets of stack {stack!r}: the passphrase is missing or wrong",
             hint="point [daemon] passphrase_file at the passphrase the stack was created with",
         )
     if _LOCKED.search(output):
         return EngineError(
-            EngineErrorKind.LOCKED,
+            ErrorKind.LOCKED,
             f"stack {stack!r} is locked by another update",
             hint="wait for it to finish, or run `pulumi cancel` if it crashed",
         )
     if _BACKEND.search(output):
         return EngineError(
-            EngineErrorKind.BACKEND_UNREACHABLE,
+            ErrorKind.BACKEND_UNREACHABLE,
             f"the state backend {redact_url(backend_url)} is unreachable: {first_error(output)}",
             hint="check [daemon] backend_url, the network and the credentials",
         )
@@ -115,7 +99,7 @@ def classify_failure(
             "sets: undo that change, or let Pulumi take the field back with "
             'env = { PULUMI_K8S_ENABLE_PATCH_FORCE = "true" } on the stack'
         )
-    return EngineError(EngineErrorKind.ENGINE_ERROR, f"pulumi failed: {reason}", hint=hint)
+    return EngineError(ErrorKind.ENGINE_ERROR, f"pulumi failed: {reason}", hint=hint)
 
 
 def plan_violation(output: str, events: Iterable[Mapping[str, Any]]) -> str | None:

@@ -26,14 +26,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from driftwarden.domain.model import StackUpdate
+from driftwarden.domain.model import ErrorKind, StackUpdate
 from driftwarden.engine.api import (
     Action,
     CheckRun,
     EngineTarget,
     Progress,
 )
-from driftwarden.engine.errors import EngineError, EngineErrorKind
+from driftwarden.engine.errors import EngineError
 from driftwarden.engine.locks import remove_stale_locks
 from driftwarden.engine.process import ENGINE_RUN_VARIABLE, Request
 from driftwarden.system.processes import kill_marked
@@ -215,7 +215,7 @@ class IsolatedEngine:
                     if cancel is not None and cancel.is_set():
                         waits = False
                         raise _stopped()  # the engine failed because it was being stopped
-                    raise EngineError(EngineErrorKind(error_kind), message, hint=hint)
+                    raise EngineError(ErrorKind(error_kind), message, hint=hint)
                 if not _alive(process) and not parent.poll():
                     break
                 if cancel is not None and cancel.is_set():
@@ -224,7 +224,7 @@ class IsolatedEngine:
                 if time.monotonic() > deadline:
                     self._stop(process, target, run_token)
                     raise EngineError(
-                        EngineErrorKind.TIMED_OUT,
+                        ErrorKind.TIMED_OUT,
                         f"the {request.what} ran longer than its timeout ({timeout:.0f}s) "
                         "and was stopped",
                         hint="raise the stack's `timeout`, or find what makes the engine slow",
@@ -233,7 +233,7 @@ class IsolatedEngine:
             if (cancel is not None and cancel.is_set()) or process.returncode in _STOP_EXITS:
                 raise _stopped()  # e.g. SIGTERM to every process of the service at once
             raise EngineError(
-                EngineErrorKind.ENGINE_ERROR,
+                ErrorKind.ENGINE_ERROR,
                 f"the engine worker died (exit code {process.returncode})",
             )
         except KeyboardInterrupt:  # Ctrl-C in the CLI: its worker has a session of its own
@@ -324,7 +324,7 @@ _STOP_EXITS = (-signal.SIGTERM, -signal.SIGINT)
 
 
 def _stopped() -> EngineError:
-    return EngineError(EngineErrorKind.CANCELLED, "stopped: driftwarden is shutting down")
+    return EngineError(ErrorKind.CANCELLED, "stopped: driftwarden is shutting down")
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

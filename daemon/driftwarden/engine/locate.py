@@ -14,7 +14,8 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from driftwarden.engine.errors import EngineError, EngineErrorKind
+from driftwarden.domain.model import ErrorKind
+from driftwarden.engine.errors import EngineError
 
 if TYPE_CHECKING:
     from pulumi.automation import PulumiCommand
@@ -72,7 +73,7 @@ def _read_version(bin_dir: Path) -> str | None:
 
 def _cannot_run(bin_dir: Path, exc: Exception) -> EngineError:
     return EngineError(
-        EngineErrorKind.CLI_MISSING, f"cannot run {bin_dir / 'pulumi'}: {exc}",
+        ErrorKind.CLI_MISSING, f"cannot run {bin_dir / 'pulumi'}: {exc}",
         hint="run scripts/ensure-pulumi",
     )  # fmt: skip
 
@@ -143,7 +144,7 @@ def find_engine(configured: Path | None) -> tuple[Path, str]:
         if missing:
             if configured is not None:
                 raise EngineError(
-                    EngineErrorKind.CLI_MISSING,
+                    ErrorKind.CLI_MISSING,
                     f"{bin_dir} lacks {', '.join(missing)}",
                     hint="point [daemon] pulumi_bin at the directory scripts/ensure-pulumi prints",
                 )
@@ -154,12 +155,12 @@ def find_engine(configured: Path | None) -> tuple[Path, str]:
         wrong.append(f"{bin_dir / 'pulumi'} is v{have}")
     if wrong:
         raise EngineError(
-            EngineErrorKind.CLI_VERSION,
+            ErrorKind.CLI_VERSION,
             f"pulumi CLI version mismatch: {'; '.join(wrong)}, but the pulumi SDK is v{want}",
             hint="run scripts/ensure-pulumi to build the matching CLI",
         )
     raise EngineError(
-        EngineErrorKind.CLI_MISSING,
+        ErrorKind.CLI_MISSING,
         f"no pulumi CLI v{want} found on PATH or in {ensure_pulumi_cache(want)}",
         hint="run scripts/ensure-pulumi (or set [daemon] pulumi_bin)",
     )

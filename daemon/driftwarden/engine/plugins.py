@@ -13,7 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from driftwarden.engine.errors import EngineError, EngineErrorKind, first_error
+from driftwarden.domain.model import ErrorKind
+from driftwarden.engine.errors import EngineError, first_error
 
 INSTALL_TIMEOUT_SECONDS = 300
 
@@ -54,7 +55,7 @@ def install_plugin(pulumi: Path, pulumi_home: Path, plugin: Plugin) -> bool:
     """Install `plugin` into `pulumi_home` unless it is there already; True if installed now."""
     if not plugin.path.exists():
         raise EngineError(
-            EngineErrorKind.PLUGIN_MISSING,
+            ErrorKind.PLUGIN_MISSING,
             f"{plugin.label}: {plugin.path} does not exist",
             hint="fix the [[plugins]] entry's path (for kubernetes: the directory "
             "scripts/ensure-kubernetes prints holds pulumi-resource-kubernetes)",
@@ -72,13 +73,13 @@ def install_plugin(pulumi: Path, pulumi_home: Path, plugin: Plugin) -> bool:
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         raise EngineError(
-            EngineErrorKind.PLUGIN_MISSING,
+            ErrorKind.PLUGIN_MISSING,
             f"{plugin.label}: installing from {plugin.path} took longer than "
             f"{INSTALL_TIMEOUT_SECONDS}s",
         ) from None
     if result.returncode != 0:
         raise EngineError(
-            EngineErrorKind.PLUGIN_MISSING,
+            ErrorKind.PLUGIN_MISSING,
             f"{plugin.label}: cannot install from {plugin.path}: "
             f"{first_error(result.stderr or result.stdout)}",
             hint="point the [[plugins]] entry at the plugin's executable",

@@ -23,8 +23,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec
 
+from driftwarden.domain.model import ErrorKind
 from driftwarden.engine.api import Action, EngineTarget, Progress
-from driftwarden.engine.errors import EngineError, EngineErrorKind
+from driftwarden.engine.errors import EngineError
 from driftwarden.system.processes import kill_marked
 
 if TYPE_CHECKING:
@@ -130,18 +131,16 @@ def _serve(
         waits = not last
         _reply(conn, run_token, ("done", result, waits))
     except EngineError as exc:
-        waits = not last and exc.kind is not EngineErrorKind.CANCELLED
+        waits = not last and exc.kind is not ErrorKind.CANCELLED
         _reply(conn, run_token, ("error", (exc.kind.value, exc.message, exc.hint), waits))
     except KeyboardInterrupt:
         waits = False
-        details = (EngineErrorKind.CANCELLED.value, "interrupted", None)
+        details = (ErrorKind.CANCELLED.value, "interrupted", None)
         _reply(conn, run_token, ("error", details, waits))
     except BaseException as exc:
         waits = False
         message = f"{type(exc).__name__}: {exc}"
-        _reply(
-            conn, run_token, ("error", (EngineErrorKind.ENGINE_ERROR.value, message, None), waits)
-        )
+        _reply(conn, run_token, ("error", (ErrorKind.ENGINE_ERROR.value, message, None), waits))
     return waits
 
 

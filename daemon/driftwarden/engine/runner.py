@@ -25,7 +25,7 @@ from pulumi.automation import (
     StackNotFoundError,
 )
 
-from driftwarden.domain.model import StackUpdate, urn_name
+from driftwarden.domain.model import ErrorKind, StackUpdate, urn_name
 from driftwarden.domain.redact import redact_url
 from driftwarden.drift import stack_was_deployed
 from driftwarden.engine.api import (
@@ -35,7 +35,7 @@ from driftwarden.engine.api import (
     Progress,
     project_settings,
 )
-from driftwarden.engine.errors import EngineError, EngineErrorKind, classify_failure
+from driftwarden.engine.errors import EngineError, classify_failure
 from driftwarden.engine.events import to_engine_json
 from driftwarden.engine.locate import locate_engine
 
@@ -107,7 +107,7 @@ class Engine:
         refuses a step the plan does not contain ("violates plan")."""
         if not target.passphrase_file.is_file():
             raise EngineError(
-                EngineErrorKind.PASSPHRASE,
+                ErrorKind.PASSPHRASE,
                 f"passphrase file {target.passphrase_file} does not exist",
                 hint="create it (mode 0600) with the stack's passphrase, or drop "
                 "[daemon] passphrase_file to use the generated one",
@@ -239,7 +239,7 @@ class Engine:
     @staticmethod
     def _not_deployed(target: EngineTarget) -> EngineError:
         return EngineError(
-            EngineErrorKind.NOT_DEPLOYED,
+            ErrorKind.NOT_DEPLOYED,
             f"Pulumi stack {target.stack!r} has not been deployed to "
             f"{redact_url(target.backend_url)}",
             hint=f"run `pulumi up --stack {target.stack}` in {target.project_dir} first, "

@@ -50,6 +50,14 @@ def _row_values(record: FindingRecord) -> dict[str, Any]:
             "accepted_by": accepted.to_dict() if accepted else None}  # fmt: skip
 
 
+def open_finding_records(session: Session, stack: str) -> list[FindingRecord]:
+    """The stack's open findings (every check), as the lifecycle sees them."""
+    rows = session.exec(
+        select(Finding).where(Finding.stack == stack, col(Finding.resolved_at).is_(None))
+    )
+    return [finding_record(row) for row in rows]
+
+
 def apply_check(
     session: Session,
     audit: AuditChain,
@@ -62,27 +70,37 @@ def apply_check(
     seen_at: datetime,
     assess: Callable[[Observation], Rating | None] | None = None,
     attributions: Mapping[str, Attribution] | None = None,
+    open_now: Sequence[FindingRecord] | None = None,
 ) -> list[FindingTransition]:
     """Fold one successful check's changes into the stack's open findings (the fold keeps
-    to the findings of `check`), write the result and audit each transition."""
-    rows = {
-        row.id: row
-        for row in session.exec(
-            select(Finding).where(Finding.stack == stack, col(Finding.resolved_at).is_(None))
-        )
-    }
-    mine = [row for row in rows.values() if row.check == check]
-    since = min((row.first_seen for row in mine), default=None)
+    to the findings of `check`), write the result and audit each transition. With
+    `open_now` (the stack's open findings, read once at the start of the check, under its
+    lock), they are not read again: only the rows the fold updates are loaded, by id."""
+    rows: dict[str, Finding] | None = None
+    if open_now is None:
+        rows = {
+            row.id: row
+            for row in session.exec(
+                select(Finding).where(Finding.stack == stack, col(Finding.resolved_at).is_(None))
+            )
+        }
+        records = [finding_record(row) for row in rows.values()]
+    else:
+        records = list(open_now)
+    mine = [record for record in records if record.check == check]
+    since = min((record.first_seen for record in mine), default=None)
     seen = CheckSeen(
         stack=stack, check=check, operation_id=operation_id, seen_at=seen_at, changes=changes,
         rate=assess, attributions=attributions or {},
         absorbed=absorbed_since(session, stack, since) if since is not None else {},
     )  # fmt: skip
-    result = fold_check((finding_record(row) for row in rows.values()), seen)
+    result = fold_check(records, seen)
     for record in result.opened:
         session.add(Finding(**_row_values(record)))
     for record in result.updated:
-        row = rows[record.id]
+        row = rows[record.id] if rows is not None else session.get(Finding, record.id)
+        if row is None:
+            continue  # pruned meanwhile: nothing left to update
         for name, value in _row_values(record).items():
             if getattr(row, name) != value:
                 setattr(row, name, value)

@@ -24,7 +24,7 @@ from procrastinate import JobContext
 from procrastinate.worker import Worker as QueueWorker
 
 from driftwarden.domain.errors import DriftwardenError, UsageError
-from driftwarden.domain.model import Check, CheckStatus, Trigger
+from driftwarden.domain.model import Check, CheckStatus, ErrorKind, Trigger
 from driftwarden.hosts.distributed.coordinator import Coordinator
 from driftwarden.hosts.distributed.jobs import (
     CHECK_TASK,
@@ -179,7 +179,7 @@ class Worker:
             "stack": stack, "worker": self.name,
             "operations": [r.operation_id for r in done.results],
         }  # fmt: skip
-        if self.cancel.is_set() or any(r.error_kind == "cancelled" for r in done.results):
+        if self.cancel.is_set() or any(r.error_kind is ErrorKind.CANCELLED for r in done.results):
             again = CheckJob(stack, Trigger(trigger), actor, selected)
             enqueue_from_task(self.app, again)
             logger.info("check stopped: queued again", extra={"stack": stack})

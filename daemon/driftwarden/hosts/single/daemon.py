@@ -16,7 +16,7 @@ from types import FrameType
 
 from driftwarden.config import Config, StackConfig
 from driftwarden.domain.errors import DriftwardenError, UsageError
-from driftwarden.domain.model import Check, CheckStatus, Trigger
+from driftwarden.domain.model import Check, CheckStatus, ErrorKind, Trigger
 from driftwarden.hosts.bookkeeping import QueuedScan
 from driftwarden.hosts.lifecycle import reload_config
 from driftwarden.hosts.requests import claim_requests, requested_checks
@@ -228,7 +228,7 @@ class Daemon:
     def _record_outcome(
         self, stack: StackConfig, *, failed: bool, results: Sequence[CheckResult] = ()
     ) -> None:
-        if failed and any(r.error_kind == "cancelled" for r in results):
+        if failed and any(r.error_kind is ErrorKind.CANCELLED for r in results):
             return  # shutting down: a stop is nobody's failure
         self.schedules.scan_finished(stack, failed=failed, now=time.monotonic())
         with contextlib.suppress(DriftwardenError):

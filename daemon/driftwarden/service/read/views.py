@@ -1,5 +1,6 @@
-"""What `status`, `history` and `drift show` show, as data: the table and `--json` print the same
-dictionaries, and whatever else shows them (a dashboard, metrics) builds on these."""
+"""What `status`, `history`, `drift show` and `notify list` show, as data: the table and
+`--json` print the same dictionaries, and whatever else shows them (a dashboard, metrics,
+the Python API) builds on these."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from driftwarden.drift.rules import severity_rank
 from driftwarden.store.db import Store
 from driftwarden.store.digests import last_digest_time
 from driftwarden.store.forwarding import cursors
-from driftwarden.store.models import AuditEvent, Finding, Operation
+from driftwarden.store.models import AuditEvent, Finding, Notification, Operation
+from driftwarden.store.outbox import list_notifications
 from driftwarden.store.platform import source_progress
 from driftwarden.store.queries import history, open_findings, stack_summaries
 from driftwarden.store.state import change_view, stacks_with_changes, state_changes
@@ -128,6 +130,27 @@ def audit_event_view(event: AuditEvent) -> dict[str, Any]:
         "action": event.action, "stack": event.stack, "operation_id": event.operation_id,
         "outcome": event.outcome, "details": event.details,
     }  # fmt: skip
+
+
+def notification_view(n: Notification) -> dict[str, Any]:
+    """One message of the outbox, as `notify list --json` prints it."""
+    return {
+        "notification_id": n.id, "target": n.target, "event": n.event, "stack": n.stack,
+        "operation_id": n.operation_id, "title": n.title, "status": n.status,
+        "attempts": n.attempts, "created_at": iso(n.created_at), "sent_at": iso(n.sent_at),
+        "next_attempt_at": iso(n.next_attempt_at), "last_error": n.last_error,
+        "idempotency_key": n.idempotency_key,
+    }  # fmt: skip
+
+
+def notifications_view(
+    store: Store, *, status: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The outbox's queued, sent and failed messages (only `status` ones, when given),
+    newest first."""
+    with store.read() as session:
+        found = list_notifications(session, status=status, limit=limit)
+        return [notification_view(n) for n in found]
 
 
 def state_changes_view(store: Store, stack: str | None, limit: int = 200) -> list[dict[str, Any]]:

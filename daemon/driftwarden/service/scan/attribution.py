@@ -46,6 +46,7 @@ def attribute(
     runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
     *, before: datetime, cancel: threading.Event | None = None,
     refs: Mapping[str, ManagedRef] | None = None,
+    known: Mapping[tuple[str, str], Attribution | None] | None = None,
 ) -> dict[str, Attribution]:  # fmt: skip
     """Attribution per resource URN of a check's changes.
 
@@ -53,10 +54,12 @@ def attribute(
     they were opened with: steady drift costs no state export on every scan, and the
     answer does not move while the drift stays. With `refs` (the stack's platform objects,
     when an audit source covers it), the platform's record names the person: it wins over
-    "changed outside Pulumi", and says why when it names nobody.
+    "changed outside Pulumi", and says why when it names nobody. `known`: the open
+    findings' attributions by (urn, path), when the caller read them already.
     """
-    with runtime.store.read() as session:
-        known = open_attributions(session, stack.name, check.value)
+    if known is None:
+        with runtime.store.read() as session:
+            known = open_attributions(session, stack.name, check.value)
     result: dict[str, Attribution] = {}
     fresh = []
     for change in changes:

@@ -14,6 +14,7 @@ from driftwarden.domain.model import (
     Attribution,
     Check,
     CheckStatus,
+    ErrorKind,
     FindingTransition,
     OperationOutcome,
     OperationStatus,
@@ -23,6 +24,7 @@ from driftwarden.domain.model import (
 )
 from driftwarden.domain.platform import ManagedRef
 from driftwarden.drift import extract_changes
+from driftwarden.drift.lifecycle import FindingRecord
 from driftwarden.drift.noise import without_noise
 from driftwarden.drift.rules import Assessment, assess_change, at_least, highest, severity_rank
 from driftwarden.engine.api import Action, CheckRun
@@ -32,7 +34,7 @@ from driftwarden.service.runtime import Runtime
 from driftwarden.service.scan.attribution import attribute
 from driftwarden.service.scan.recorded import EngineRun, recorded_engine_run
 from driftwarden.service.sources.platform import sources_of, survey
-from driftwarden.store.findings import apply_check
+from driftwarden.store.findings import apply_check, open_finding_records
 from driftwarden.store.operations import finish_operation
 from driftwarden.store.platform import replace_managed
 from driftwarden.system.failpoints import crash_point
@@ -51,7 +53,7 @@ class CheckResult:
     started_at: datetime
     duration_seconds: float = 0.0
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
     cli_version: str | None = None
     changes: list[ResourceChange] = field(default_factory=list)
     transitions: list[FindingTransition] = field(default_factory=list)
@@ -155,15 +157,20 @@ def _assess(
     run: CheckRun,
     cancel: threading.Event | None,
 ) -> None:
-    """What the engine's run means: the changes, rated and attributed, recorded."""
+    """What the engine's run means: the changes, rated and attributed, recorded. The
+    stack's open findings are read once, for the attribution and the fold alike (the
+    stack's lock holds them still)."""
     check, started = result.check, result.started_at
+    with runtime.store.read() as session:
+        open_now = open_finding_records(session, stack.name)
+    known = {(f.urn, f.path): f.attribution for f in open_now if f.check == check.value}
     changes = findings_of_run(runtime.config, stack, check, run.events)
     surveyed = None
     if check is Check.DRIFT and sources_of(runtime.config, stack):
         try:
             surveyed = survey(runtime, stack, run.events, now=started)
         except DriftwardenError as exc:  # a list that did not come back resolves nothing
-            result.error, result.error_kind = f"audit source: {exc}", "audit_source"
+            result.error, result.error_kind = f"audit source: {exc}", ErrorKind.AUDIT_SOURCE
             _finish(runtime, stack, result, current, status=OperationStatus.FAILED,
                     outcome=OperationOutcome.ERROR)  # fmt: skip
             return
@@ -177,14 +184,14 @@ def _assess(
     try:
         result.attributions = attribute(
             runtime, stack, check, result.changes, before=result.started_at, cancel=cancel,
-            refs=surveyed.refs if surveyed else None,
+            refs=surveyed.refs if surveyed else None, known=known,
         )  # fmt: skip
     except DriftwardenError as exc:  # attribution informs; it never fails a check
         logger.warning("attribution failed", extra={"stack": stack.name, "error": str(exc)})
     if surveyed is not None:
         result.attributions |= surveyed.attributions
     _finish(runtime, stack, result, current, status=OperationStatus.SUCCEEDED,
-            outcome=result.status.outcome,
+            outcome=result.status.outcome, open_now=open_now,
             managed=list(surveyed.refs.values()) if surveyed else None)  # fmt: skip
 
 
@@ -197,6 +204,7 @@ def _finish(
     status: OperationStatus,
     outcome: OperationOutcome,
     managed: Sequence[ManagedRef] | None = None,
+    open_now: Sequence[FindingRecord] | None = None,
 ) -> None:
     finished = datetime.now(UTC)
     audit = runtime.store.audit
@@ -213,6 +221,7 @@ def _finish(
                 changes=result.changes, seen_at=finished,
                 attributions=result.attributions,
                 assess=lambda obs: result.ratings.get(obs.urn, {}).get(obs.path),
+                open_now=open_now,
             )  # fmt: skip
         if managed is not None:  # what audit events about this stack's objects now find
             replace_managed(session, result.stack, managed)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from driftwarden.config import StackConfig
 from driftwarden.domain.errors import DriftwardenError
-from driftwarden.domain.model import OperationOutcome, OperationStatus, Trigger
+from driftwarden.domain.model import ErrorKind, OperationOutcome, OperationStatus, Trigger
 from driftwarden.engine.api import Action, CheckRun, project_name
-from driftwarden.engine.errors import EngineError, EngineErrorKind
+from driftwarden.engine.errors import EngineError
 from driftwarden.service.locks import stack_lock
 from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
@@ -29,8 +29,8 @@ from driftwarden.system.failpoints import crash_point
 Progress = Callable[[str], None]
 
 STATUS_OF_ERROR = {
-    EngineErrorKind.TIMED_OUT.value: OperationStatus.TIMED_OUT,
-    EngineErrorKind.CANCELLED.value: OperationStatus.CANCELLED,
+    ErrorKind.TIMED_OUT: OperationStatus.TIMED_OUT,
+    ErrorKind.CANCELLED: OperationStatus.CANCELLED,
 }
 STOPPED = "stopped before the engine finished"
 
@@ -50,13 +50,15 @@ class EngineRun:
     actor: str
     run: CheckRun | None = None
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
     finished: bool = False  # the caller recorded the operation's end
 
     @property
     def failed_status(self) -> OperationStatus:
         """The status a failed run ends with."""
-        return STATUS_OF_ERROR.get(self.error_kind or "", OperationStatus.FAILED)
+        if self.error_kind is None:
+            return OperationStatus.FAILED
+        return STATUS_OF_ERROR.get(self.error_kind, OperationStatus.FAILED)
 
 
 @contextmanager
@@ -102,12 +104,12 @@ def recorded_engine_run(
                 )
             except DriftwardenError as exc:
                 current.error = str(exc)
-                current.error_kind = exc.kind.value if isinstance(exc, EngineError) else "error"
+                current.error_kind = exc.kind if isinstance(exc, EngineError) else ErrorKind.ERROR
             crash_point(f"{crash_prefix}.after-engine")
             yield current
         except BaseException:
             if not current.finished:  # Ctrl-C or a crash: never left `running`
-                current.error, current.error_kind = STOPPED, "cancelled"
+                current.error, current.error_kind = STOPPED, ErrorKind.CANCELLED
                 end_cancelled(runtime, current)
             raise
 

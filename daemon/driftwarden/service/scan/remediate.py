@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from driftwarden.config import RemediationPolicy, StackConfig
 from driftwarden.domain.model import (
@@ -98,6 +99,21 @@ class Remediation:
     @property
     def command(self) -> str:
         return f"driftwarden remediate {self.stack} --mode {self.mode} --yes"
+
+    def to_dict(self) -> dict[str, Any]:
+        """`driftwarden remediate --json`: the plan, the guardrails' verdict, what was
+        applied and verified, and what the mode guarantees (`guarantee`)."""
+        return {
+            "stack": self.stack, "mode": self.mode, "status": self.status,
+            "plan": [change.to_dict() for change in self.plan],
+            "allowed": self.verdict.allowed, "reasons": list(self.verdict.reasons),
+            "plan_operation_id": self.plan_operation_id,
+            "apply_operation_id": self.apply_operation_id,
+            "verification": self.verification.to_dict() if self.verification else None,
+            "remaining": list(self.remaining),
+            "guarantee": GUARANTEE_OF[self.mode],
+            "error": self.error,
+        }  # fmt: skip
 
 
 # What each mode guarantees between the plan shown and what is applied.
