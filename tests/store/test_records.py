@@ -19,7 +19,7 @@ from driftwarden.domain.model import (
 )
 from driftwarden.drift import extract_changes
 from driftwarden.store.db import Store
-from driftwarden.store.findings import apply_check
+from driftwarden.store.findings import apply_check, open_finding_records
 from driftwarden.store.models import AuditEvent, Finding, Operation, PropertyChangeRow
 from driftwarden.store.operations import (
     OperationStart,
@@ -70,6 +70,7 @@ def record(
             apply_check(
                 session, store.audit, stack=stack, check=kind, operation_id=op_id,
                 actor="ana@host", changes=changes, seen_at=when + timedelta(seconds=2),
+                open_now=open_finding_records(session, stack),
             )  # fmt: skip
 
 

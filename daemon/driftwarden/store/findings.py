@@ -70,23 +70,13 @@ def apply_check(
     seen_at: datetime,
     assess: Callable[[Observation], Rating | None] | None = None,
     attributions: Mapping[str, Attribution] | None = None,
-    open_now: Sequence[FindingRecord] | None = None,
+    open_now: Sequence[FindingRecord],
 ) -> list[FindingTransition]:
-    """Fold one successful check's changes into the stack's open findings (the fold keeps
-    to the findings of `check`), write the result and audit each transition. With
-    `open_now` (the stack's open findings, read once at the start of the check, under its
-    lock), they are not read again: only the rows the fold updates are loaded, by id."""
-    rows: dict[str, Finding] | None = None
-    if open_now is None:
-        rows = {
-            row.id: row
-            for row in session.exec(
-                select(Finding).where(Finding.stack == stack, col(Finding.resolved_at).is_(None))
-            )
-        }
-        records = [finding_record(row) for row in rows.values()]
-    else:
-        records = list(open_now)
+    """Fold one successful check's changes into the stack's open findings `open_now`
+    (`open_finding_records`, read once at the start of the check, under the stack's lock;
+    the fold keeps to the findings of `check`), write the result and audit each
+    transition. Only the rows the fold updates are loaded again, by id."""
+    records = list(open_now)
     mine = [record for record in records if record.check == check]
     since = min((record.first_seen for record in mine), default=None)
     seen = CheckSeen(
@@ -98,7 +88,7 @@ def apply_check(
     for record in result.opened:
         session.add(Finding(**_row_values(record)))
     for record in result.updated:
-        row = rows[record.id] if rows is not None else session.get(Finding, record.id)
+        row = session.get(Finding, record.id)
         if row is None:
             continue  # pruned meanwhile: nothing left to update
         for name, value in _row_values(record).items():

@@ -29,9 +29,7 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlmodel import Session, col
 
 from driftwarden.domain.model import (
-    Attribution,
     OperationStatus,
-    attribution_from_dict,
 )
 from driftwarden.store.models import (
     AuditEvent,
@@ -176,19 +174,6 @@ def open_findings(session: Session, stack: str) -> Sequence[Finding]:
         .scalars()
         .all()
     )
-
-
-def open_attributions(
-    session: Session, stack: str, check: str
-) -> dict[tuple[str, str], Attribution | None]:
-    """The attribution (or None) of every open finding of one stack's check, by (urn, path)."""
-    rows = session.execute(
-        select(col(Finding.urn), col(Finding.path), col(Finding.attribution)).where(
-            col(Finding.stack) == stack, col(Finding.check) == check,
-            col(Finding.resolved_at).is_(None),
-        )
-    ).all()  # fmt: skip
-    return {(urn, path): attribution_from_dict(stored) for urn, path, stored in rows}
 
 
 def recent_statuses(session: Session, stack: str, kind: str, *, limit: int) -> list[str]:

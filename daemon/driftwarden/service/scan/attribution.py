@@ -35,7 +35,6 @@ from driftwarden.service.logs import logger
 from driftwarden.service.runtime import Runtime
 from driftwarden.service.sources.platform import attribute_from_platform
 from driftwarden.store.operations import last_in_sync_before
-from driftwarden.store.queries import open_attributions
 from driftwarden.store.updates import recorded_updates
 
 OUT_OF_BAND = OutOfBandAttribution()
@@ -45,8 +44,8 @@ _SLACK = timedelta(seconds=2)  # the history's times have second precision
 def attribute(
     runtime: Runtime, stack: StackConfig, check: Check, changes: Sequence[ResourceChange],
     *, before: datetime, cancel: threading.Event | None = None,
+    known: Mapping[tuple[str, str], Attribution | None],
     refs: Mapping[str, ManagedRef] | None = None,
-    known: Mapping[tuple[str, str], Attribution | None] | None = None,
 ) -> dict[str, Attribution]:  # fmt: skip
     """Attribution per resource URN of a check's changes.
 
@@ -54,12 +53,9 @@ def attribute(
     they were opened with: steady drift costs no state export on every scan, and the
     answer does not move while the drift stays. With `refs` (the stack's platform objects,
     when an audit source covers it), the platform's record names the person: it wins over
-    "changed outside Pulumi", and says why when it names nobody. `known`: the open
-    findings' attributions by (urn, path), when the caller read them already.
+    "changed outside Pulumi", and says why when it names nobody. `known`: the attributions
+    of the check's open findings by (urn, path), as the check read them.
     """
-    if known is None:
-        with runtime.store.read() as session:
-            known = open_attributions(session, stack.name, check.value)
     result: dict[str, Attribution] = {}
     fresh = []
     for change in changes:

@@ -204,7 +204,7 @@ def _finish(
     status: OperationStatus,
     outcome: OperationOutcome,
     managed: Sequence[ManagedRef] | None = None,
-    open_now: Sequence[FindingRecord] | None = None,
+    open_now: Sequence[FindingRecord] = (),
 ) -> None:
     finished = datetime.now(UTC)
     audit = runtime.store.audit

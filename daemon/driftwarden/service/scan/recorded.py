@@ -110,11 +110,11 @@ def recorded_engine_run(
         except BaseException:
             if not current.finished:  # Ctrl-C or a crash: never left `running`
                 current.error, current.error_kind = STOPPED, ErrorKind.CANCELLED
-                end_cancelled(runtime, current)
+                _end_cancelled(runtime, current)
             raise
 
 
-def end_cancelled(runtime: Runtime, current: EngineRun) -> None:
+def _end_cancelled(runtime: Runtime, current: EngineRun) -> None:
     with runtime.store.write() as session:
         finish_operation(session, runtime.store.audit, current.operation_id,
                          status=OperationStatus.CANCELLED, outcome=OperationOutcome.ERROR,
